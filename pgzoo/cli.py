@@ -1,0 +1,209 @@
+"""The ``pgzoo`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pgzoo.errors import PgzooError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _registry():
+    from pgzoo.registry import get_registry
+
+    return get_registry()
+
+
+def _algorithm_rows() -> list[dict[str, Any]]:
+    reg = _registry()
+    rows = []
+    for name, cls in sorted(reg.algorithms.items()):
+        prov = reg.algorithm_origin[name]
+        rows.append({"name": name, "section": cls.section, "summary": cls.summary, "dist": prov.dist,
+                     "version": prov.version, "action_spaces": list(cls.action_spaces), "cadence": cls.cadence})
+    return rows
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    reg = _registry()
+    data = {
+        "algorithms": _algorithm_rows(),
+        "envs": [{"id": k, "dist": v.dist, "version": v.version} for k, v in sorted(reg.envs.items())],
+        "baselines": [{"name": k, "dist": reg.baseline_origin[k].dist, "version": reg.baseline_origin[k].version}
+                      for k in sorted(reg.baselines)],
+        "conflicts": {k: [str(p) for p in v] for k, v in reg.conflicts.items()},
+        "errors": reg.errors,
+    }
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print("Algorithms:")
+    for r in data["algorithms"]:
+        print(f"  {r['name']:<24} §{r['section']:<6} {', '.join(r['action_spaces']):<22} {r['dist']} {r['version']}")
+    print("Environments (from plugins; every gymnasium id also works):")
+    for e in data["envs"]:
+        print(f"  {e['id']:<24} {e['dist']} {e['version']}")
+    if data["baselines"]:
+        print("Baselines:")
+        for b in data["baselines"]:
+            print(f"  {b['name']:<24} {b['dist']} {b['version']}")
+    for name, who in data["conflicts"].items():
+        print(f"Conflict: '{name}' is registered by {' and '.join(who)}")
+    if data["errors"]:
+        print("Plugins that failed to load:")
+        for e in data["errors"]:
+            print(f"  {e['plugin']} ({e['dist']} {e['version']}): {e['stage']}: {e['error']}")
+    return 0
+
+
+def _config_values(args: argparse.Namespace) -> dict[str, Any]:
+    from pgzoo.config import load_toml, parse_sets
+
+    values: dict[str, Any] = {}
+    if args.config:
+        values.update(load_toml(args.config))
+    values.update(parse_sets(args.set or []))
+    if args.steps is not None:
+        values["total_steps"] = args.steps
+    if args.episodes is not None:
+        values["total_episodes"] = args.episodes
+    return values
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from pgzoo.registry import check_env_id
+    from pgzoo.trainer import Trainer
+
+    cls = _registry().algorithm(args.algorithm)
+    check_env_id(args.env)
+    config = cls.make_config(args.env, _config_values(args))
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
+    result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet).run()
+    s = result.summary
+    print(f"{args.algorithm} on {args.env} (seed {args.seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
+          f"in {s['wall_s']:.1f} s; evaluation return {s['eval_return_mean']:.2f} ± {s['eval_return_std']:.2f} "
+          f"(greedy {s['eval_return_mean_deterministic']:.2f}) over {s['eval_episodes']} episodes -> {out}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pgzoo.envs import make_vec_env
+    from pgzoo.evaluation import evaluate, summarize
+    from pgzoo.rundir import load_run
+    from pgzoo.seeding import derive_seeds
+    from pgzoo.spaces import EnvSpec
+
+    meta, state = load_run(args.run_dir)
+    cls = _registry().algorithm(meta["algorithm"])
+    algo = cls(cls.make_config(overrides=meta["config"]))
+    envs = make_vec_env(meta["env_id"], 1, algo.config.max_episode_steps)
+    agent = algo.build_agent(EnvSpec.from_env(envs, meta["env_id"]))
+    envs.close()
+    agent.load_state_dict(state["agent"])
+    seeds = derive_seeds(meta["seed"], algo.config.num_envs, args.episodes).eval_envs
+    returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps)
+    mean, std = summarize(returns)
+    mode = "greedy" if args.deterministic else "stochastic"
+    if args.json:
+        print(json.dumps({"eval_return_mean": mean, "eval_return_std": std, "episodes": len(returns),
+                          "deterministic": args.deterministic, "returns": returns}))
+    else:
+        print(f"{meta['algorithm']} on {meta['env_id']}: {mode} evaluation return {mean:.2f} ± {std:.2f} "
+              f"over {len(returns)} episodes")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pgzoo.verify import TOLERANCE, verify
+
+    reg = _registry()
+    names = args.algorithms or sorted(reg.algorithms)
+    algos = {n: reg.algorithm(n) for n in names}
+    results = verify(algos)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    else:
+        print(f"{'algorithm':<22} {'variant':<12} {'case':<16} {'max |Δ|':>10}  ok")
+        for r in results:
+            print(f"{r.algorithm:<22} {r.variant:<12} {r.case:<16} {r.max_abs_diff:>10.2e}  {'yes' if r.ok else 'NO'}")
+        bad = sum(not r.ok for r in results)
+        print(f"{len(results) - bad} of {len(results)} checks match the book's update (tolerance {TOLERANCE:g}).")
+    return 0 if results and all(r.ok for r in results) else 1
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from pgzoo.scaffold import new_plugin
+
+    path = new_plugin(args.name, Path(args.dir))
+    print(f"wrote {path}; install it with: pip install -e {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="pgzoo", description="Policy-gradient algorithms of Sutton & Barto chapter 13.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("list", help="installed algorithms, environments and plugin errors")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_list)
+
+    s = sub.add_parser("train", help="train an algorithm on a gymnasium environment")
+    s.add_argument("algorithm")
+    s.add_argument("--env", required=True, help="gymnasium environment id")
+    budget = s.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, help="budget in env steps")
+    budget.add_argument("--episodes", type=int, help="budget in episodes")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    s.add_argument("--config", metavar="FILE.toml", help="config values from a TOML file")
+    s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate a trained run")
+    s.add_argument("run_dir")
+    s.add_argument("--episodes", type=int, default=10)
+    s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("verify", help="check that one SGD step on each loss equals the book's update")
+    s.add_argument("algorithms", nargs="*")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_verify)
+
+    s = sub.add_parser("new-plugin", help="write a working plugin skeleton")
+    s.add_argument("name")
+    s.add_argument("--dir", default=".")
+    s.set_defaults(func=cmd_new_plugin)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"pgzoo {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except PgzooError as e:
+        print(f"pgzoo {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"pgzoo {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

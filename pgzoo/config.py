@@ -1,0 +1,109 @@
+"""Pydantic configs of algorithms, ``--set key=value`` parsing, TOML files, error messages."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pgzoo.errors import UsageError
+
+
+class AlgorithmConfig(BaseModel):
+    """Settings shared by every algorithm. Unknown keys are rejected.
+
+    Step sizes are the book's α (``alpha_theta`` for the policy); with ``optimizer="sgd"`` one
+    update is exactly the book's, with ``"adam"`` they are Adam's learning rates.
+    Losses sum over the steps of a batch (they do not average), so that one SGD step equals
+    the sum of the book's per-step updates.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount γ")
+    alpha_theta: float = Field(2**-10, gt=0.0, le=1.0, description="policy step size α^θ")
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="plain SGD (the book) or Adam")
+    policy: Literal["linear", "mlp"] = Field("linear", description="linear soft-max or MLP policy")
+    features: Literal["auto", "env", "obs"] = Field(
+        "auto", description="x(s,a) of a linear policy: the env's own, per-action obs, or auto"
+    )
+    hidden_sizes: tuple[int, ...] = Field((64, 64), description="hidden layers of MLPs")
+    init_theta: tuple[float, ...] | None = Field(None, description="initial θ of a linear policy")
+    entropy_coef: float = Field(0.0, ge=0.0, description="entropy bonus (0: none, as in the book)")
+    discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book")
+    num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together")
+    max_episode_steps: int | None = Field(None, ge=1, description="cap on episode length")
+    total_steps: int = Field(100_000, ge=1, description="training budget in env steps")
+    total_episodes: int | None = Field(None, ge=1, description="budget in episodes (wins over steps)")
+    eval_episodes: int = Field(10, ge=1, description="evaluation episodes at the end")
+
+
+class CriticConfig(AlgorithmConfig):
+    """Settings of algorithms that also learn a state-value function v̂(s,w)."""
+
+    alpha_w: float = Field(2**-6, gt=0.0, le=1.0, description="value step size α^w")
+    value: Literal["scalar", "linear", "mlp"] = Field("linear", description="v̂ = w, wᵀx(s), or MLP")
+    init_w: tuple[float, ...] | None = Field(None, description="initial w of a scalar or linear v̂")
+
+
+class MonteCarloConfig(AlgorithmConfig):
+    """Settings of algorithms that learn from whole episodes (REINFORCE and friends)."""
+
+    sequential: bool = Field(
+        True, description="the book's in-episode updates (θ changes at every t) vs one update per episode"
+    )
+
+
+def format_validation_error(err: ValidationError, where: str) -> str:
+    """One line naming each bad field and what is wrong with it."""
+    parts = []
+    for e in err.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "config"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif "input" in e and e["type"] != "missing":
+            msg = f"{msg} (got {e['input']!r})"
+        parts.append(f"{field}: {msg}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def parse_value(text: str) -> Any:
+    """Read a ``--set`` value: JSON if it parses (numbers, lists, true/false/null), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_sets(items: list[str]) -> dict[str, Any]:
+    """Turn ``["alpha_theta=0.01", "hidden_sizes=[32,32]"]`` into a dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set {item!r}: expected key=value")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config file, with a one-line error if it is missing or malformed."""
+    p = Path(path)
+    try:
+        return tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"config file {p} does not exist") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{p}: invalid TOML: {e}") from None
+
+
+def build_config(model: type[BaseModel], values: dict[str, Any], where: str) -> BaseModel:
+    """Validate ``values`` against ``model``, raising a one-line :class:`UsageError`."""
+    try:
+        return model(**values)
+    except ValidationError as e:
+        raise UsageError(format_validation_error(e, where)) from None

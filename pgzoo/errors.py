@@ -1,0 +1,19 @@
+"""Exceptions that the CLI turns into one-line messages."""
+
+from __future__ import annotations
+
+
+class PgzooError(Exception):
+    """Base class of every error pgzoo raises on purpose."""
+
+
+class UsageError(PgzooError):
+    """The user asked for something that cannot be done (exit code 2, no traceback)."""
+
+
+class PluginError(PgzooError):
+    """A plugin failed to import or to register, or two plugins clash."""
+
+
+class NonFiniteLossError(PgzooError):
+    """A loss term or gradient became NaN or infinite during training."""

@@ -1,0 +1,45 @@
+"""Evaluation episodes on environments seeded apart from training."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from pgzoo.envs import make_env
+from pgzoo.policies import Policy
+from pgzoo.spaces import encode_obs
+
+
+@torch.no_grad()
+def evaluate(
+    policy: Policy,
+    env_id: str,
+    seeds: Sequence[int],
+    deterministic: bool = False,
+    max_episode_steps: int | None = None,
+) -> list[float]:
+    """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``)."""
+    env = make_env(env_id, max_episode_steps)
+    dtype = next(policy.parameters()).dtype
+    returns = []
+    try:
+        for seed in seeds:
+            obs, _ = env.reset(seed=int(seed))
+            total, done = 0.0, False
+            while not done:
+                action = policy.act(encode_obs(env.observation_space, obs, dtype), deterministic)
+                obs, reward, terminated, truncated, _ = env.step(action.numpy())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return returns
+
+
+def summarize(returns: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard deviation of evaluation returns."""
+    arr = np.asarray(returns, dtype=np.float64)
+    return float(arr.mean()), float(arr.std())

@@ -1,0 +1,68 @@
+"""Surrogate losses: the answer to "what is the loss of an update rule?".
+
+An update θ ← θ + α·C·∇g(θ), with C not depending on θ, is one plain-SGD step with step size
+α on the loss −C·g(θ) when C is treated as a constant (:func:`surrogate`). An update
+θ ← θ + α·v whose direction v is not the gradient of anything at the current θ (eligibility
+traces) is one SGD step on −⟨v, θ⟩ with v treated as a constant (:func:`direction_loss`),
+which writes −v into θ's gradient.
+
+Every loss returns a dict of named terms. Terms named ``loss_*`` are summed into the total
+that the trainer minimises; every other entry is a detached diagnostic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+
+from pgzoo.policies import Policy
+from pgzoo.rollout import Rollout
+from pgzoo.values import ValueFunction
+
+LossTerms = dict[str, torch.Tensor]
+
+
+def surrogate(coef: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """The loss −Σ C·g whose gradient step is θ ← θ + α Σ C ∇g(θ) (C held constant)."""
+    return -(coef.detach() * g).sum()
+
+
+def direction_loss(params: Iterable[torch.Tensor], directions: Iterable[torch.Tensor]) -> torch.Tensor:
+    """The loss −Σ⟨v, θ⟩ whose gradient step is θ ← θ + α v for any direction v.
+
+    Its gradient with respect to each θ is exactly −v, whatever θ is: this is how an update
+    that is no gradient at the current θ (e.g. δ·z with an eligibility trace z) goes through
+    an ordinary optimiser.
+    """
+    return -sum((v.detach() * p).sum() for p, v in zip(params, directions, strict=True))
+
+
+def entropy_bonus(dist: Distribution, coef: float) -> torch.Tensor:
+    """−coef·Σ H(π(·|S)): minimising it raises the policy's entropy."""
+    return -coef * dist.entropy().sum()
+
+
+def total_loss(terms: LossTerms) -> torch.Tensor:
+    """Sum of the ``loss_*`` terms: what the optimiser minimises."""
+    losses = [v for k, v in terms.items() if k.startswith("loss_")]
+    if not losses:
+        raise ValueError("a surrogate loss returned no 'loss_*' term")
+    return torch.stack(losses).sum() if len(losses) > 1 else losses[0]
+
+
+class SurrogateLoss(nn.Module):
+    """From (policy, value function, rollout) to named loss terms.
+
+    Subclasses implement :meth:`forward`; the configuration of their algorithm is in
+    ``self.config``. A loss may keep state between calls (e.g. eligibility traces).
+    """
+
+    def __init__(self, config: object) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(self, policy: Policy, value: ValueFunction | None, rollout: Rollout) -> LossTerms:  # pragma: no cover
+        raise NotImplementedError

@@ -1,0 +1,46 @@
+"""Returns, discount weights and TD targets: the one place these are computed."""
+
+from __future__ import annotations
+
+import torch
+
+from pgzoo.rollout import Rollout
+
+
+def discounted_returns(rewards: torch.Tensor, done: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Monte-Carlo returns G_t = Σ_{k=t+1..T} γ^(k-t-1) R_k, restarting after every episode end.
+
+    ``rewards`` and ``done`` are time-major ``[T, ...]``; an episode that has not ended by the
+    last step is cut there (no bootstrap: these are the returns REINFORCE uses).
+    """
+    returns = torch.empty_like(rewards)
+    g = torch.zeros_like(rewards[0])
+    not_done = (~done).to(rewards.dtype)
+    for k in range(rewards.shape[0] - 1, -1, -1):
+        g = rewards[k] + gamma * not_done[k] * g
+        returns[k] = g
+    return returns
+
+
+def episode_returns(rollout: Rollout, gamma: float) -> torch.Tensor:
+    """The rollout's precomputed ``returns`` if present, else :func:`discounted_returns`."""
+    if rollout.returns is not None:
+        return rollout.returns
+    return discounted_returns(rollout.rewards, rollout.done, gamma)
+
+
+def discount_weights(t: torch.Tensor, gamma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """γᵗ for time indices ``t`` (the I of the actor–critic boxes, the γᵗ of REINFORCE)."""
+    return torch.pow(torch.tensor(gamma, dtype=dtype), t.to(dtype))
+
+
+def td_targets(
+    rewards: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    """One-step TD targets R + γ v̂(S′,w), with v̂(terminal) = 0 and no gradient.
+
+    Only termination zeroes the bootstrap: at a time-limit truncation S′ is not terminal and
+    its value is used.
+    """
+    with torch.no_grad():
+        return rewards + gamma * (~terminated).to(next_values.dtype) * next_values

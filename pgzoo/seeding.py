@@ -1,0 +1,34 @@
+"""Seeding: one seed gives the torch stream and disjoint training / evaluation env seeds."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Seeds:
+    """Seeds derived from one run seed. Training and evaluation env seeds never overlap."""
+
+    torch: int
+    train_envs: tuple[int, ...]
+    eval_envs: tuple[int, ...]
+
+
+def derive_seeds(seed: int, num_envs: int, num_eval: int) -> Seeds:
+    """Spawn independent streams from ``seed`` (NumPy ``SeedSequence``) for each purpose."""
+    torch_ss, train_ss, eval_ss = np.random.SeedSequence(seed).spawn(3)
+    train = [int(x) for x in train_ss.generate_state(num_envs, dtype=np.uint32)]
+    evals = [int(x) for x in eval_ss.generate_state(num_eval + num_envs, dtype=np.uint32)]
+    evals = [x for x in evals if x not in set(train)][:num_eval]
+    return Seeds(int(torch_ss.generate_state(1, dtype=np.uint32)[0]), tuple(train), tuple(evals))
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)

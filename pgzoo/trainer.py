@@ -1,0 +1,198 @@
+"""The trainer: any gymnasium environment, one or many copies, at each algorithm's cadence."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.errors import NonFiniteLossError, PgzooError
+from pgzoo.envs import make_vec_env, true_next_obs
+from pgzoo.evaluation import evaluate, summarize
+from pgzoo.rollout import Rollout
+from pgzoo.rundir import MetricsWriter, save_model, write_json
+from pgzoo.seeding import derive_seeds, seed_everything
+from pgzoo.spaces import EnvSpec, encode_obs
+
+
+class TrainingError(PgzooError):
+    """Training stopped (e.g. a non-finite loss); the message says where and what was kept."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    agent: Agent
+    summary: dict[str, Any]
+    episodes: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _EpisodeBuffers:
+    """Per-environment lists of steps, turned into one ``[T, 1]`` rollout when an episode ends."""
+
+    def __init__(self, num_envs: int) -> None:
+        self.steps: list[list[tuple]] = [[] for _ in range(num_envs)]
+
+    def add(self, i: int, step: tuple) -> None:
+        self.steps[i].append(step)
+
+    def pop(self, i: int) -> Rollout:
+        cols = list(zip(*self.steps[i]))
+        self.steps[i] = []
+        obs, act, rew, term, trunc, nxt, t = (torch.stack(c)[:, None] for c in cols)
+        return Rollout(obs, act, rew, term, trunc, nxt, t)
+
+
+class Trainer:
+    """Trains one algorithm on one environment id with one seed.
+
+    Budget: ``config.total_episodes`` if set, else ``config.total_steps`` env steps (each of
+    the ``num_envs`` environments' steps counts). With an ``out_dir``, writes
+    ``config.json``, ``metrics.csv``, ``model.pt`` and ``summary.json`` there.
+    """
+
+    def __init__(
+        self,
+        algorithm: Algorithm,
+        env_id: str,
+        seed: int = 0,
+        out_dir: str | Path | None = None,
+        progress: bool = True,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.algo, self.env_id, self.seed = algorithm, env_id, seed
+        self.cfg = algorithm.config
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.progress, self.dtype = progress, dtype
+
+    def _save(self, agent: Agent, optimizer: torch.optim.Optimizer) -> None:
+        if self.out_dir:
+            save_model(self.out_dir / "model.pt", {"agent": agent.state_dict(), "optimizer": optimizer.state_dict()})
+
+    def run(self) -> TrainResult:
+        cfg, algo = self.cfg, self.algo
+        seeds = derive_seeds(self.seed, cfg.num_envs, cfg.eval_episodes)
+        seed_everything(seeds.torch)
+        envs = make_vec_env(self.env_id, cfg.num_envs, cfg.max_episode_steps)
+        spec = EnvSpec.from_env(envs, self.env_id)
+        agent = algo.build_agent(spec).to(self.dtype)
+        optimizer = algo.make_optimizer(agent)
+        if self.out_dir:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            write_json(self.out_dir / "config.json", {
+                "algorithm": algo.name, "env_id": self.env_id, "seed": self.seed,
+                "config": cfg.model_dump(mode="json"),
+            })
+        metrics = MetricsWriter(self.out_dir / "metrics.csv" if self.out_dir else None)
+
+        n = cfg.num_envs
+        obs_space = spec.observation_space
+        raw_obs, _ = envs.reset(seed=list(seeds.train_envs))
+        obs = encode_obs(obs_space, raw_obs, self.dtype)
+        t_idx = torch.zeros(n, dtype=torch.long)
+        ep_return, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
+        buffers = _EpisodeBuffers(n) if algo.cadence == "episode" else None
+        episodes: list[dict[str, Any]] = []
+        recent: deque[float] = deque(maxlen=20)
+        budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
+        env_steps, updates, start = 0, 0, time.perf_counter()
+        bar = tqdm(total=budget_eps or budget_steps, unit="ep" if budget_eps else "step",
+                   disable=not self.progress, desc=f"{algo.name} {self.env_id}", dynamic_ncols=True,
+                   mininterval=0.5)
+
+        def step_update(rollout: Rollout) -> None:
+            nonlocal updates
+            try:
+                algo.update(agent, optimizer, rollout)
+            except NonFiniteLossError as e:
+                self._save(agent, optimizer)
+                kept = f"; last good parameters saved to {self.out_dir / 'model.pt'}" if self.out_dir else ""
+                raise TrainingError(
+                    f"'{algo.name}' on {self.env_id}: {e} at env step {env_steps} (update {updates + 1}){kept}"
+                ) from None
+            updates += 1
+
+        try:
+            while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
+                actions = agent.policy.act(obs)
+                raw_next, reward, terminated, truncated, info = envs.step(actions.numpy())
+                done = terminated | truncated
+                next_obs = encode_obs(obs_space, true_next_obs(raw_next, done, info), self.dtype)
+                rew_t = torch.as_tensor(reward, dtype=self.dtype)
+                term_t, trunc_t = torch.as_tensor(terminated), torch.as_tensor(truncated)
+                env_steps += n
+                if buffers is None:
+                    step_update(Rollout(obs[None], actions[None], rew_t[None], term_t[None], trunc_t[None],
+                                        next_obs[None], t_idx[None]))
+                else:
+                    for i in range(n):
+                        buffers.add(i, (obs[i], actions[i], rew_t[i], term_t[i], trunc_t[i], next_obs[i], t_idx[i]))
+                    for i in np.flatnonzero(done):
+                        step_update(buffers.pop(i))
+                ep_return += reward
+                ep_len += 1
+                for i in np.flatnonzero(done):
+                    row = {"episode": len(episodes) + 1, "env_steps": env_steps, "return": float(ep_return[i]),
+                           "length": int(ep_len[i]), "wall_s": round(time.perf_counter() - start, 4)}
+                    episodes.append(row)
+                    metrics.write(row)
+                    recent.append(row["return"])
+                    ep_return[i], ep_len[i] = 0.0, 0
+                    if budget_eps:
+                        bar.update(1)
+                if not budget_eps:
+                    bar.update(n)
+                if done.any():
+                    bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
+                    t_idx = torch.where(torch.as_tensor(done), 0, t_idx + 1)
+                else:
+                    t_idx = t_idx + 1
+                obs = encode_obs(obs_space, raw_next, self.dtype)
+        finally:
+            bar.close()
+            metrics.close()
+            envs.close()
+        wall = time.perf_counter() - start
+
+        eval_returns = evaluate(agent.policy, self.env_id, seeds.eval_envs, False, cfg.max_episode_steps)
+        greedy_returns = evaluate(agent.policy, self.env_id, seeds.eval_envs, True, cfg.max_episode_steps)
+        mean, std = summarize(eval_returns)
+        gmean, gstd = summarize(greedy_returns)
+        summary = {
+            "algorithm": algo.name, "env_id": self.env_id, "seed": self.seed,
+            "env_steps": env_steps, "episodes": len(episodes), "updates": updates,
+            "wall_s": round(wall, 3), "env_steps_per_s": round(env_steps / max(wall, 1e-9), 1),
+            "train_return_last20": float(np.mean(recent)) if recent else None,
+            "eval_episodes": len(eval_returns),
+            "eval_return_mean": mean, "eval_return_std": std,
+            "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
+        }
+        if self.out_dir:
+            self._save(agent, optimizer)
+            write_json(self.out_dir / "summary.json", summary)
+        return TrainResult(agent, summary, episodes)
+
+
+def train(
+    algorithm: str | Algorithm,
+    env_id: str,
+    seed: int = 0,
+    overrides: dict[str, Any] | None = None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train an installed algorithm by name (or a configured instance) on ``env_id``."""
+    if isinstance(algorithm, str):
+        from pgzoo.registry import get_algorithm
+
+        cls = get_algorithm(algorithm)
+        algorithm = cls(cls.make_config(env_id, overrides))
+    return Trainer(algorithm, env_id, seed, out_dir, progress).run()

@@ -1,0 +1,99 @@
+"""One-step Actor–Critic (episodic), Sutton & Barto §13.5.
+
+Box, per episode (I ← 1) and per step::
+
+    A ~ π(·|S,θ); take A, observe S′, R
+    δ ← R + γ v̂(S′,w) − v̂(S,w)          (v̂(terminal) = 0; no gradient through v̂(S′,w))
+    w ← w + α^w δ ∇v̂(S,w)
+    θ ← θ + α^θ I δ ∇ln π(A|S,θ)
+    I ← γ I ;  S ← S′
+
+Loss: with the TD target held constant (semi-gradient) and C = δ, C = I δ,
+
+    loss_value  = −Σ δ · v̂(S,w)
+    loss_policy = −Σ I δ · ln π(A|S,θ)          (I = γᵗ, t the step's index in its episode)
+
+A time-limit truncation is not termination: there v̂(S′,w) is still used. With several
+environments stepped together, one SGD step sums their transitions at the same θ and w.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pgzoo import Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
+from pgzoo.book import BookCase
+from pgzoo.losses import entropy_bonus, surrogate
+from pgzoo.policies import Policy
+from pgzoo.returns import discount_weights, td_targets
+from pgzoo.values import ValueFunction
+
+
+class ActorCriticConfig(CriticConfig):
+    """One-step actor–critic's settings: γ, α^θ, α^w, v̂, and the I factor (``discount_actor``)."""
+
+
+class ActorCriticLoss(SurrogateLoss):
+    """loss_value = −Σ δ v̂(S,w);  loss_policy = −Σ I δ ln π(A|S,θ);  δ = R + γ v̂(S′) − v̂(S)."""
+
+    def forward(self, policy: Policy, value: ValueFunction, rollout: Rollout) -> LossTerms:
+        cfg = self.config
+        v = value(rollout.obs)
+        with torch.no_grad():
+            target = td_targets(rollout.rewards, value(rollout.next_obs), rollout.terminated, cfg.gamma)
+        delta = (target - v).detach()
+        i_factor = discount_weights(rollout.t, cfg.gamma, v.dtype) if cfg.discount_actor else 1.0
+        dist = policy(rollout.obs)
+        terms = {
+            "loss_policy": surrogate(i_factor * delta, dist.log_prob(rollout.actions)),
+            "loss_value": surrogate(delta, v),
+        }
+        if cfg.entropy_coef:
+            terms["loss_entropy"] = entropy_bonus(dist, cfg.entropy_coef)
+        terms["td_error_mean"] = delta.mean()
+        return terms
+
+
+class ActorCritic(Algorithm):
+    name = "actor-critic"
+    section = "13.5"
+    summary = "One-step actor-critic (semi-gradient TD(0) critic)"
+    Config = ActorCriticConfig
+    Loss = ActorCriticLoss
+    cadence = "step"
+    uses_value = True
+    verify_variants = {
+        "single-env": {"num_envs": 1},
+        "batched": {"num_envs": 3},
+        "no-I": {"num_envs": 1, "discount_actor": False},
+    }
+    env_defaults = {
+        "ShortCorridor-v0": {"gamma": 1.0, "alpha_theta": 2**-9, "alpha_w": 2**-6, "value": "scalar",
+                             "init_theta": (-float(np.log(19)), 0.0)},
+        "CartPole-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 1e-3,
+                        "alpha_w": 1e-3, "discount_actor": False, "num_envs": 8, "total_steps": 200_000},
+    }
+
+    def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.config
+        theta, w = case.theta.copy(), case.w.copy()
+        for k in range(case.rewards.shape[0]):  # one update per step, summed over environments
+            d_theta, d_w = np.zeros_like(theta), np.zeros_like(w)
+            for n in range(case.rewards.shape[1]):
+                s, a, s2 = case.states[k, n], case.actions[k, n], case.next_states[k, n]
+                v_next = 0.0 if case.terminated[k, n] else case.v(w, s2)
+                delta = case.rewards[k, n] + cfg.gamma * v_next - case.v(w, s)
+                i_factor = cfg.gamma ** case.t[k, n] if cfg.discount_actor else 1.0
+                d_w += cfg.alpha_w * delta * case.grad_v(w, s)
+                d_theta += cfg.alpha_theta * i_factor * delta * case.grad_ln_pi(theta, s, a)
+            theta, w = theta + d_theta, w + d_w
+        return theta, w
+
+
+@hookimpl
+def register_algorithms(register) -> None:
+    register(ActorCritic)
+
+
+__all__ = ["ActorCritic", "ActorCriticConfig", "ActorCriticLoss"]
