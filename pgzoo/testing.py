@@ -1,0 +1,146 @@
+"""Conformance checks for algorithm plugins, shipped as a pytest plugin.
+
+A plugin's test file subclasses :class:`AlgorithmConformance` and names its algorithm; pytest
+then runs every check the built-in plugins pass::
+
+    from pgzoo.testing import AlgorithmConformance
+
+    class TestMyAlgo(AlgorithmConformance):
+        algorithm = "my-algo"
+        learn_env = "ShortCorridor-v0"     # a short learning smoke test
+        learn_overrides = {"total_episodes": 200}
+        learn_threshold = -30.0            # evaluation return it must reach
+
+The checks:
+
+- ``test_registered``: found through the ``pgzoo`` entry-point group, with a book section.
+- ``test_book_update``: one plain-SGD step on the loss equals ``book_update`` (float64, every
+  ``verify_variants`` entry, random cases and the short corridor).
+- ``test_critic_isolated``: after backward of ``loss_policy`` alone, value parameters have
+  no gradient; after ``loss_value`` alone, policy parameters have none.
+- ``test_targets_carry_no_gradient``: every loss term's gradient reaches v̂(S′,w) nowhere: the
+  loss is unchanged in its gradient when next observations are detached inputs.
+- ``test_seed_determinism``: the same seed gives bit-identical state dicts.
+- ``test_learns``: a short seeded run reaches ``learn_threshold``.
+
+The pytest plugin also provides the fixture ``pgzoo_registry`` (the loaded registry).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+import torch
+
+from pgzoo.registry import Registry, get_registry
+
+
+@pytest.fixture
+def pgzoo_registry() -> Registry:
+    """The registry of installed plugins (algorithms, environments, errors)."""
+    return get_registry()
+
+
+def small_rollout(obs_dim: int = 4, n_actions: int = 2, T: int = 5, N: int = 2, seed: int = 0,
+                  dtype: torch.dtype = torch.float64):
+    """A random time-major rollout with one termination and one truncation."""
+    from pgzoo.rollout import Rollout
+
+    g = torch.Generator().manual_seed(seed)
+    terminated = torch.zeros(T, N, dtype=torch.bool)
+    truncated = torch.zeros(T, N, dtype=torch.bool)
+    terminated[-1, 0] = True
+    truncated[-1, 1 % N] = N > 1
+    return Rollout(
+        obs=torch.randn(T, N, obs_dim, generator=g, dtype=dtype),
+        actions=torch.randint(0, n_actions, (T, N), generator=g),
+        rewards=torch.randn(T, N, generator=g, dtype=dtype),
+        terminated=terminated, truncated=truncated,
+        next_obs=torch.randn(T, N, obs_dim, generator=g, dtype=dtype),
+        t=torch.arange(T)[:, None].expand(T, N).clone(),
+    )
+
+
+class AlgorithmConformance:
+    """Subclass in a test module and set :attr:`algorithm` to run every check on it."""
+
+    algorithm: ClassVar[str]
+    learn_env: ClassVar[str] = "ShortCorridor-v0"
+    learn_overrides: ClassVar[dict[str, Any]] = {"total_episodes": 300}
+    learn_threshold: ClassVar[float] = -40.0
+    learn_seed: ClassVar[int] = 0
+    determinism_env: ClassVar[str] = "CartPole-v1"
+    determinism_overrides: ClassVar[dict[str, Any]] = {"policy": "mlp", "total_steps": 400, "num_envs": 2,
+                                                        "optimizer": "adam"}
+
+    def _cls(self) -> type:
+        return get_registry().algorithm(self.algorithm)
+
+    def _agent_and_loss(self, overrides: dict[str, Any] | None = None):
+        import gymnasium as gym
+
+        from pgzoo.spaces import EnvSpec
+
+        cls = self._cls()
+        algo = cls(cls.make_config(overrides={"policy": "mlp", **({"value": "mlp"} if cls.uses_value else {}),
+                                              **(overrides or {})}))
+        spec = EnvSpec("test", gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2))
+        return algo, algo.build_agent(spec).double()
+
+    def test_registered(self) -> None:
+        cls = self._cls()
+        assert cls.name == self.algorithm
+        assert cls.section.startswith("13."), cls.section
+        assert cls.cadence in ("episode", "step")
+
+    def test_book_update(self) -> None:
+        from pgzoo.verify import verify
+
+        results = verify({self.algorithm: self._cls()})
+        assert results, "no verify case ran"
+        bad = [r.as_dict() for r in results if not r.ok]
+        assert not bad, bad
+
+    def test_critic_isolated(self) -> None:
+        algo, agent = self._agent_and_loss()
+        if agent.value is None:
+            pytest.skip("no critic")
+        terms = algo.loss(agent.policy, agent.value, small_rollout())
+        terms["loss_policy"].backward(retain_graph=True)
+        assert all(p.grad is None or not p.grad.any() for p in agent.value.parameters())
+        assert any(p.grad is not None and p.grad.any() for p in agent.policy.parameters())
+        agent.zero_grad(set_to_none=True)
+        terms["loss_value"].backward()
+        assert all(p.grad is None or not p.grad.any() for p in agent.policy.parameters())
+        assert any(p.grad is not None and p.grad.any() for p in agent.value.parameters())
+
+    def test_targets_carry_no_gradient(self) -> None:
+        algo, agent = self._agent_and_loss()
+        rollout = small_rollout()
+        next_obs = rollout.next_obs.clone().requires_grad_(True)
+        terms = algo.loss(agent.policy, agent.value, rollout.replace(next_obs=next_obs))
+        from pgzoo.losses import total_loss
+
+        total_loss(terms).backward()
+        assert next_obs.grad is None or not next_obs.grad.any(), "a loss differentiates through v̂(S′,w)"
+        for k, v in terms.items():
+            if not k.startswith("loss_"):
+                assert not v.requires_grad, f"diagnostic {k} is not detached"
+
+    def test_seed_determinism(self) -> None:
+        from pgzoo.trainer import train
+
+        runs = [train(self.algorithm, self.determinism_env, seed=3, overrides=self.determinism_overrides)
+                for _ in range(2)]
+        a, b = (r.agent.state_dict() for r in runs)
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        other = train(self.algorithm, self.determinism_env, seed=4, overrides=self.determinism_overrides)
+        assert any(not torch.equal(a[k], other.agent.state_dict()[k]) for k in a), "seed has no effect"
+
+    def test_learns(self) -> None:
+        from pgzoo.trainer import train
+
+        result = train(self.algorithm, self.learn_env, seed=self.learn_seed, overrides=self.learn_overrides)
+        assert result.summary["eval_return_mean"] >= self.learn_threshold, result.summary
