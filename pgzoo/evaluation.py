@@ -12,7 +12,6 @@ from pgzoo.policies import Policy
 from pgzoo.spaces import encode_obs
 
 
-@torch.no_grad()
 def evaluate(
     policy: Policy,
     env_id: str,
@@ -20,7 +19,18 @@ def evaluate(
     deterministic: bool = False,
     max_episode_steps: int | None = None,
 ) -> list[float]:
-    """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``)."""
+    """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``).
+
+    Runs on a forked torch random stream, so evaluating does not change what training samples.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return _evaluate(policy, env_id, seeds, deterministic, max_episode_steps)
+
+
+@torch.no_grad()
+def _evaluate(
+    policy: Policy, env_id: str, seeds: Sequence[int], deterministic: bool, max_episode_steps: int | None
+) -> list[float]:
     env = make_env(env_id, max_episode_steps)
     dtype = next(policy.parameters()).dtype
     returns = []

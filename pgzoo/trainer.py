@@ -30,9 +30,20 @@ class TrainingError(PgzooError):
 class TrainResult:
     """What a finished run produced."""
 
-    agent: Agent
+    agent: Agent | None
     summary: dict[str, Any]
     episodes: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[dict[str, float]] = field(default_factory=list)
+    """Evaluation points (with an :class:`EvalSchedule`): env_steps, return_mean(_deterministic)."""
+
+
+@dataclass(frozen=True)
+class EvalSchedule:
+    """Evaluate every ``every`` env steps (and at 0 and at the end) on ``episodes`` episodes,
+    with the stochastic and the greedy policy, on environment seeds apart from training."""
+
+    every: int
+    episodes: int = 10
 
 
 class _EpisodeBuffers:
@@ -67,11 +78,19 @@ class Trainer:
         out_dir: str | Path | None = None,
         progress: bool = True,
         dtype: torch.dtype = torch.float32,
+        schedule: EvalSchedule | None = None,
     ) -> None:
         self.algo, self.env_id, self.seed = algorithm, env_id, seed
         self.cfg = algorithm.config
         self.out_dir = Path(out_dir) if out_dir else None
-        self.progress, self.dtype = progress, dtype
+        self.progress, self.dtype, self.schedule = progress, dtype, schedule
+        self.curve: list[dict[str, float]] = []
+
+    def _evaluate_point(self, policy: torch.nn.Module, env_steps: int, seeds: tuple[int, ...]) -> None:
+        stoch = evaluate(policy, self.env_id, seeds, False, self.cfg.max_episode_steps)
+        greedy = evaluate(policy, self.env_id, seeds, True, self.cfg.max_episode_steps)
+        self.curve.append({"env_steps": env_steps, "return_mean": summarize(stoch)[0],
+                           "return_mean_deterministic": summarize(greedy)[0]})
 
     def _save(self, agent: Agent, optimizer: torch.optim.Optimizer) -> None:
         if self.out_dir:
@@ -79,7 +98,8 @@ class Trainer:
 
     def run(self) -> TrainResult:
         cfg, algo = self.cfg, self.algo
-        seeds = derive_seeds(self.seed, cfg.num_envs, cfg.eval_episodes)
+        n_eval = max(cfg.eval_episodes, self.schedule.episodes if self.schedule else 0)
+        seeds = derive_seeds(self.seed, cfg.num_envs, n_eval)
         seed_everything(seeds.torch)
         envs = make_vec_env(self.env_id, cfg.num_envs, cfg.max_episode_steps)
         spec = EnvSpec.from_env(envs, self.env_id)
@@ -103,7 +123,11 @@ class Trainer:
         episodes: list[dict[str, Any]] = []
         recent: deque[float] = deque(maxlen=20)
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
-        env_steps, updates, start = 0, 0, time.perf_counter()
+        curve_seeds = seeds.eval_envs[: self.schedule.episodes] if self.schedule else ()
+        next_eval = self.schedule.every if self.schedule else None
+        if self.schedule:
+            self._evaluate_point(agent.policy, 0, curve_seeds)
+        env_steps, updates, eval_wall, start = 0, 0, 0.0, time.perf_counter()
         bar = tqdm(total=budget_eps or budget_steps, unit="ep" if budget_eps else "step",
                    disable=not self.progress, desc=f"{algo.name} {self.env_id}", dynamic_ncols=True,
                    mininterval=0.5)
@@ -156,11 +180,18 @@ class Trainer:
                 else:
                     t_idx = t_idx + 1
                 obs = encode_obs(obs_space, raw_next, self.dtype)
+                if next_eval is not None and env_steps >= next_eval:
+                    t0 = time.perf_counter()
+                    self._evaluate_point(agent.policy, env_steps, curve_seeds)
+                    eval_wall += time.perf_counter() - t0
+                    next_eval = (env_steps // self.schedule.every + 1) * self.schedule.every
         finally:
             bar.close()
             metrics.close()
             envs.close()
-        wall = time.perf_counter() - start
+        wall = time.perf_counter() - start - eval_wall
+        if self.schedule and (not self.curve or self.curve[-1]["env_steps"] != env_steps):
+            self._evaluate_point(agent.policy, env_steps, curve_seeds)
 
         eval_returns = evaluate(agent.policy, self.env_id, seeds.eval_envs, False, cfg.max_episode_steps)
         greedy_returns = evaluate(agent.policy, self.env_id, seeds.eval_envs, True, cfg.max_episode_steps)
@@ -178,7 +209,7 @@ class Trainer:
         if self.out_dir:
             self._save(agent, optimizer)
             write_json(self.out_dir / "summary.json", summary)
-        return TrainResult(agent, summary, episodes)
+        return TrainResult(agent, summary, episodes, self.curve)
 
 
 def train(
