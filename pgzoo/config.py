@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pgzoo.errors import UsageError
 
@@ -40,6 +40,12 @@ class AlgorithmConfig(BaseModel):
     total_episodes: int | None = Field(None, ge=1, description="budget in episodes (wins over steps)")
     eval_episodes: int = Field(10, ge=1, description="evaluation episodes at the end")
 
+    @model_validator(mode="after")
+    def _init_theta_needs_linear_policy(self) -> AlgorithmConfig:
+        if self.init_theta is not None and self.policy != "linear":
+            raise ValueError("init_theta applies only to policy='linear'")
+        return self
+
 
 class CriticConfig(AlgorithmConfig):
     """Settings of algorithms that also learn a state-value function v̂(s,w)."""
@@ -47,6 +53,12 @@ class CriticConfig(AlgorithmConfig):
     alpha_w: float = Field(2**-6, gt=0.0, le=1.0, description="value step size α^w")
     value: Literal["scalar", "linear", "mlp"] = Field("linear", description="v̂ = w, wᵀx(s), or MLP")
     init_w: tuple[float, ...] | None = Field(None, description="initial w of a scalar or linear v̂")
+
+    @model_validator(mode="after")
+    def _init_w_needs_linear_value(self) -> CriticConfig:
+        if self.init_w is not None and self.value == "mlp":
+            raise ValueError("init_w applies only to value='scalar' or 'linear'")
+        return self
 
 
 class MonteCarloConfig(AlgorithmConfig):

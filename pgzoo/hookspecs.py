@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 import pluggy
 
 hookspec = pluggy.HookspecMarker("pgzoo")

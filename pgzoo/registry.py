@@ -99,7 +99,7 @@ def load_registry(strict: bool | None = None, quiet: bool = False) -> Registry:
         try:
             module = ep.load()
             pm.register(module, name=f"{prov.dist}:{ep.name}")
-        except Exception as e:  # noqa: BLE001 - any failure of a plugin must not take the CLI down
+        except Exception as e:  # any failure of one plugin must not take the CLI down
             fail(prov, "import", e)
             continue
         origins[id(module)] = prov
@@ -109,7 +109,7 @@ def load_registry(strict: bool | None = None, quiet: bool = False) -> Registry:
             prov = origins[id(impl.plugin)]
             try:
                 impl.function(register=make_register(prov))
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 fail(prov, f"register ({hook_name})", e)
 
     def named(table: dict[str, type], origin: dict[str, Provenance]) -> Callable[[Provenance], Callable[[type], None]]:

@@ -28,6 +28,10 @@ The pytest plugin also provides the fixture ``pgzoo_registry`` (the loaded regis
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -40,6 +44,24 @@ from pgzoo.registry import Registry, get_registry
 def pgzoo_registry() -> Registry:
     """The registry of installed plugins (algorithms, environments, errors)."""
     return get_registry()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``pgzoo ARGS`` in a fresh process (real entry points, real exit codes)."""
+    return subprocess.run([sys.executable, "-m", "pgzoo.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+def fake_distribution(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
+    """Write an installed-looking distribution (a .dist-info with ``pgzoo`` entry points and its
+    modules) into the folder ``site``; put ``site`` on ``PYTHONPATH`` to "install" it."""
+    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[pgzoo]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(source)
 
 
 def small_rollout(obs_dim: int = 4, n_actions: int = 2, T: int = 5, N: int = 2, seed: int = 0,
@@ -91,7 +113,7 @@ class AlgorithmConformance:
     def test_registered(self) -> None:
         cls = self._cls()
         assert cls.name == self.algorithm
-        assert cls.section.startswith("13."), cls.section
+        assert isinstance(cls.section, str) and isinstance(cls.summary, str)
         assert cls.cadence in ("episode", "step")
 
     def test_book_update(self) -> None:

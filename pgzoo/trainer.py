@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm
-from pgzoo.errors import NonFiniteLossError, PgzooError
 from pgzoo.envs import make_vec_env, true_next_obs
+from pgzoo.errors import NonFiniteLossError, PgzooError
 from pgzoo.evaluation import evaluate, summarize
 from pgzoo.rollout import Rollout
 from pgzoo.rundir import MetricsWriter, save_model, write_json

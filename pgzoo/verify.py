@@ -76,7 +76,7 @@ def short_corridor_case(rng: np.random.Generator, cadence: str, num_envs: int, w
     feats = env.unwrapped.state_action_features()
     x_sa = feats(torch.eye(3, dtype=torch.float64)).numpy()  # [S, A, d] from the env's own features
     cols = []
-    for n in range(N):
+    for _n in range(N):
         s, _ = env.reset(seed=int(rng.integers(1 << 30)))
         rows, t, done = [], 0, False
         while not done:
@@ -148,7 +148,7 @@ def check(algo_cls: type[Algorithm], variant: str, overrides: dict[str, Any], ca
 def verify(algorithms: dict[str, type[Algorithm]], n_random: int = 3) -> list[VerifyResult]:
     """All checks of the given algorithms: random cases and the short corridor, every variant."""
     results = []
-    for name, cls in sorted(algorithms.items()):
+    for _name, cls in sorted(algorithms.items()):
         for variant, overrides in cls.verify_variants.items():
             cases = [(f"random-{i}", random_case, 1000 + i) for i in range(n_random)]
             cases.append(("short-corridor", short_corridor_case, 7))

@@ -21,7 +21,7 @@ def walk(env, actions):
     s, _ = env.reset(seed=0)
     seen = [s]
     for a in actions:
-        s, r, term, trunc, _ = env.step(a)
+        s, r, term, _trunc, _ = env.step(a)
         assert r == -1.0
         seen.append((s, term))
     return seen
@@ -48,9 +48,9 @@ def test_book_features(env) -> None:
 
 
 def test_closed_form_values() -> None:
-    assert OPTIMAL_P == pytest.approx(0.5858, abs=1e-4)
+    assert pytest.approx(0.5858, abs=1e-4) == OPTIMAL_P
     assert start_value(OPTIMAL_P) == pytest.approx(OPTIMAL_VALUE)
-    assert OPTIMAL_VALUE == pytest.approx(-11.657, abs=1e-3)
+    assert pytest.approx(-11.657, abs=1e-3) == OPTIMAL_VALUE
     assert start_value(0.95) == pytest.approx(-44.2, abs=0.1)
     assert start_value(0.05) == pytest.approx(-82.1, abs=0.1)
 

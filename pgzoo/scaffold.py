@@ -1,0 +1,47 @@
+"""``pgzoo new-plugin NAME``: write a working plugin skeleton from the templates."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from pgzoo.errors import UsageError
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+
+
+def plugin_names(name: str) -> dict[str, str]:
+    """Distribution, package and class names derived from an algorithm name like ``my-algo``."""
+    if not NAME_PATTERN.match(name):
+        raise UsageError(f"plugin name '{name}' must be lower-case letters, digits and single dashes (e.g. my-algo)")
+    words = name.split("-")
+    return {
+        "name": name,
+        "dist": f"pgzoo-{name}",
+        "package": f"pgzoo_{name.replace('-', '_')}",
+        "cls": "".join(w.capitalize() for w in words),
+        "title": " ".join(words).capitalize(),
+    }
+
+
+def new_plugin(name: str, directory: Path) -> Path:
+    """Write ``directory/pgzoo-NAME/`` (pyproject with entry point, algorithm, tests); return it."""
+    names = plugin_names(name)
+    root = directory / names["dist"]
+    if root.exists():
+        raise UsageError(f"{root} already exists")
+    templates = resources.files("pgzoo") / "templates" / "plugin"
+    outputs = {
+        "pyproject.toml.tmpl": "pyproject.toml",
+        "README.md.tmpl": "README.md",
+        "package/__init__.py.tmpl": f"{names['package']}/__init__.py",
+        "tests/test_plugin.py.tmpl": f"tests/test_{names['package']}.py",
+    }
+    for src, dst in outputs.items():
+        text = Template(templates.joinpath(src).read_text()).substitute(names)
+        path = root / dst
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
