@@ -44,3 +44,16 @@ def td_targets(
     """
     with torch.no_grad():
         return rewards + gamma * (~terminated).to(next_values.dtype) * next_values
+
+
+def td_errors(value: torch.nn.Module, rollout: Rollout, gamma: float,
+              reward_offset: torch.Tensor | float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """v̂(S,w) (with its graph) and the one-step TD error δ = R − offset + γ v̂(S′,w) − v̂(S,w).
+
+    δ is detached: the target is semi-gradient, and δ is a constant C of the updates.
+    ``reward_offset`` is R̄ in the average-reward setting (§13.6, with γ = 1).
+    """
+    v = value(rollout.obs)
+    with torch.no_grad():
+        target = td_targets(rollout.rewards - reward_offset, value(rollout.next_obs), rollout.terminated, gamma)
+    return v, (target - v).detach()

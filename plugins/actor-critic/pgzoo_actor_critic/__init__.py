@@ -20,13 +20,12 @@ environments stepped together, one SGD step sums their transitions at the same Î
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from pgzoo import Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
 from pgzoo.book import BookCase
 from pgzoo.losses import entropy_bonus, surrogate
 from pgzoo.policies import Policy
-from pgzoo.returns import discount_weights, td_targets
+from pgzoo.returns import discount_weights, td_errors
 from pgzoo.values import ValueFunction
 
 
@@ -39,10 +38,7 @@ class ActorCriticLoss(SurrogateLoss):
 
     def forward(self, policy: Policy, value: ValueFunction, rollout: Rollout) -> LossTerms:
         cfg = self.config
-        v = value(rollout.obs)
-        with torch.no_grad():
-            target = td_targets(rollout.rewards, value(rollout.next_obs), rollout.terminated, cfg.gamma)
-        delta = (target - v).detach()
+        v, delta = td_errors(value, rollout, cfg.gamma)
         i_factor = discount_weights(rollout.t, cfg.gamma, v.dtype) if cfg.discount_actor else 1.0
         dist = policy(rollout.obs)
         terms = {

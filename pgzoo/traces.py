@@ -1,0 +1,84 @@
+"""Eligibility traces for any differentiable policy or value network (§13.5–13.6).
+
+Traces accumulate per-environment gradients (∇ln π, ∇v̂), which are not the gradient of any
+loss at the current parameters; their update δ·z goes through the optimiser with
+:func:`pgzoo.losses.direction_loss`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+
+def per_env_gradients(
+    module: nn.Module, fn: Callable[[nn.Module, dict[str, torch.Tensor], tuple], torch.Tensor], *inputs: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """∇_θ fn(θ; inputs[n]) for every environment n, as ``{name: [N, *shape]}``.
+
+    ``fn(module, params, sample)`` computes a scalar for one environment's ``sample`` (the
+    inputs without their leading N axis) with ``functional_call(module, params, ...)``.
+    """
+    params = {k: v.detach() for k, v in module.named_parameters()}
+
+    def one(p: dict[str, torch.Tensor], *sample: torch.Tensor) -> torch.Tensor:
+        return fn(module, p, sample)
+
+    return vmap(grad(one), in_dims=(None, *([0] * len(inputs))))(params, *inputs)
+
+
+def grad_log_prob(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
+    """∇ln π(A_n|S_n,θ) for each environment n (``obs`` ``[N, obs_dim]``, ``actions`` ``[N, ...]``)."""
+
+    def log_prob(m: nn.Module, p: dict[str, torch.Tensor], sample: tuple) -> torch.Tensor:
+        o, a = sample
+        return functional_call(m, p, (o[None],)).log_prob(a[None]).sum()
+
+    return per_env_gradients(policy, log_prob, obs, actions)
+
+
+def grad_value(value: nn.Module, obs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """∇v̂(S_n,w) for each environment n."""
+
+    def v(m: nn.Module, p: dict[str, torch.Tensor], sample: tuple) -> torch.Tensor:
+        return functional_call(m, p, (sample[0][None],)).sum()
+
+    return per_env_gradients(value, v, obs)
+
+
+class EligibilityTrace(nn.Module):
+    """One trace per parameter and environment: z ← decay·z + scale·∇, reset where asked.
+
+    The traces are buffers (saved in the loss's state dict), created at the first step.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def step(self, grads: dict[str, torch.Tensor], decay: float, scale: torch.Tensor | float = 1.0,
+             reset: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Advance the traces of all N environments by one step; return them (``[N, *shape]``).
+
+        ``reset`` (bool ``[N]``) zeroes an environment's traces first: a new episode.
+        """
+        out = {}
+        for name, g in grads.items():
+            key = "z_" + name.replace(".", "_")
+            z = getattr(self, key, None)
+            if z is None or z.shape != g.shape:
+                z = torch.zeros_like(g)
+            keep = 1.0 if reset is None else (~reset).to(g.dtype).reshape(-1, *[1] * (g.dim() - 1))
+            s = scale if not torch.is_tensor(scale) else scale.to(g.dtype).reshape(-1, *[1] * (g.dim() - 1))
+            z = decay * keep * z + s * g
+            self.register_buffer(key, z)
+            out[name] = z
+        return out
+
+
+def trace_direction(traces: dict[str, torch.Tensor], delta: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Σ_n δ_n z_n: the update direction of every parameter, summed over environments."""
+    return {k: torch.tensordot(delta.to(z.dtype), z, dims=1) for k, z in traces.items()}
