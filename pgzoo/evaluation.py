@@ -9,7 +9,7 @@ import torch
 
 from pgzoo.envs import make_env
 from pgzoo.policies import Policy
-from pgzoo.spaces import encode_obs
+from pgzoo.spaces import encode_obs, to_env_actions
 
 
 def evaluate(
@@ -40,7 +40,7 @@ def _evaluate(
             total, done = 0.0, False
             while not done:
                 action = policy.act(encode_obs(env.observation_space, obs, dtype), deterministic)
-                obs, reward, terminated, truncated, _ = env.step(action.numpy())
+                obs, reward, terminated, truncated, _ = env.step(to_env_actions(env.action_space, action))
                 total += float(reward)
                 done = terminated or truncated
             returns.append(total)

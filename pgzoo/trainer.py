@@ -19,7 +19,7 @@ from pgzoo.evaluation import evaluate, summarize
 from pgzoo.rollout import Rollout
 from pgzoo.rundir import MetricsWriter, save_model, write_json
 from pgzoo.seeding import derive_seeds, seed_everything
-from pgzoo.spaces import EnvSpec, encode_obs
+from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 
 
 class TrainingError(PgzooError):
@@ -147,7 +147,7 @@ class Trainer:
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
                 actions = agent.policy.act(obs)
-                raw_next, reward, terminated, truncated, info = envs.step(actions.numpy())
+                raw_next, reward, terminated, truncated, info = envs.step(to_env_actions(envs.single_action_space, actions))
                 done = terminated | truncated
                 next_obs = encode_obs(obs_space, true_next_obs(raw_next, done, info), self.dtype)
                 rew_t = torch.as_tensor(reward, dtype=self.dtype)
