@@ -150,6 +150,39 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pgzoo.bench.runner import DEFAULT_OUT, default_suite_folder, run_bench
+
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError("--seeds must be at least 1")
+    if args.address and args.executor != "ray":
+        raise UsageError("--address needs --executor ray")
+    folder = args.suite_dir
+    if folder is None:
+        folder = default_suite_folder(DEFAULT_OUT)
+        print(f"pgzoo bench: no SUITE_DIR: running the quick default suite; results and leaderboard go to "
+              f"./{DEFAULT_OUT}/", file=sys.stderr)
+    only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
+    report = run_bench(folder, seeds=args.seeds, workers=args.workers, executor=args.executor,
+                       address=args.address, only=only, progress=not args.quiet)
+    print(report.leaderboard)
+    print(f"pgzoo bench: {report.finished} runs trained in {report.wall_s:.0f} s ({report.already_done} were already "
+          f"done, {len(report.failed)} failed); wrote leaderboard.md, leaderboard.json, curves.png and results.jsonl "
+          f"in {report.folder}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    from pgzoo.bench.runner import render_folder
+
+    print(render_folder(args.suite_dir))
+    print(f"pgzoo leaderboard: wrote leaderboard.md, leaderboard.json and curves.png in {args.suite_dir}",
+          file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="pgzoo", description="Policy-gradient algorithms of Sutton & Barto chapter 13.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -187,6 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("--dir", default=".")
     s.set_defaults(func=cmd_new_plugin)
+
+    s = sub.add_parser("bench", help="train a suite of algorithms x envs x seeds and write its leaderboard")
+    s.add_argument("suite_dir", nargs="?", metavar="SUITE_DIR",
+                   help="folder with a suite.toml (default: a quick suite, written to ./pgzoo-bench-quick/)")
+    s.add_argument("--seeds", type=int, metavar="N", help="use the first N seeds (more than the suite's: extra seeds)")
+    s.add_argument("--workers", type=int, metavar="K", help="parallel runs (default: the number of cores)")
+    s.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local process pool (default) or Ray tasks")
+    s.add_argument("--address", metavar="ADDR", help="join the Ray cluster at ADDR (default: start a local one)")
+    s.add_argument("--only", metavar="ALGO,...", help="only these algorithms of the suite")
+    s.add_argument("--quiet", action="store_true", help="no progress line")
+    s.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("leaderboard", help="re-render a suite's leaderboard from its results.jsonl (no training)")
+    s.add_argument("suite_dir", metavar="SUITE_DIR")
+    s.set_defaults(func=cmd_leaderboard)
     return p
 
 

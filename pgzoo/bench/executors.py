@@ -1,0 +1,169 @@
+"""Where runs execute: a local process pool, or Ray tasks on a (local or joined) cluster.
+
+Both run :func:`pgzoo.bench.task.run_task` with one torch thread per run, so that the same
+run gives the same numbers on either. A worker process that dies mid-run is retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pgzoo.bench.suite import RunSpec
+from pgzoo.bench.task import limit_threads, run_task
+from pgzoo.errors import UsageError
+
+MAX_ATTEMPTS = 3
+StatusCallback = Callable[[int], None]
+"""Called with the number of runs currently running."""
+
+
+@dataclass
+class Outcome:
+    """A finished run: its results line, or why it failed."""
+
+    spec: RunSpec
+    record: dict[str, Any] | None = None
+    error: str | None = None
+
+
+def _one_line(err: BaseException) -> str:
+    text = f"{type(err).__name__}: {err}".strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _init_local_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops the workers itself
+    limit_threads()
+
+
+class LocalExecutor:
+    """A pool of ``workers`` processes, one run per worker at a time."""
+
+    name = "local"
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def run(self, specs: list[RunSpec], status: StatusCallback) -> Iterator[Outcome]:
+        pending = list(range(len(specs)))
+        attempts = [0] * len(specs)
+        while pending:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=_init_local_worker)
+            futures: dict[Future, int] = {self._pool.submit(run_task, asdict(specs[i]), "local"): i for i in pending}
+            pending = []
+            not_done: set[Future] = set(futures)
+            finished = False
+            try:
+                while not_done:
+                    done, not_done = wait(not_done, timeout=0.5, return_when=FIRST_COMPLETED)
+                    status(min(self.workers, sum(f.running() for f in not_done)))
+                    for f in done:
+                        i = futures[f]
+                        try:
+                            yield Outcome(specs[i], record=f.result())
+                        except BrokenProcessPool:
+                            attempts[i] += 1
+                            if attempts[i] < MAX_ATTEMPTS:
+                                pending.append(i)
+                            else:
+                                yield Outcome(specs[i], error=f"worker process died {attempts[i]} times")
+                        except Exception as e:  # a failed run must not stop the others
+                            yield Outcome(specs[i], error=_one_line(e))
+                finished = True
+            finally:
+                self.close(wait=finished)
+
+    def close(self, wait: bool = False) -> None:
+        """Stop the pool: after the last run, wait for its processes to exit; else (interrupted)
+        cancel queued runs and terminate running workers now."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if wait:
+            pool.shutdown(wait=True)
+            return
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            if p.is_alive():
+                p.terminate()
+        for p in processes:
+            p.join(timeout=5)
+
+
+class RayExecutor:
+    """Every run is a Ray task (1 CPU, retried if its worker dies). With ``address``, joins that
+    cluster; without, starts a local one with ``workers`` CPUs."""
+
+    name = "ray"
+
+    def __init__(self, workers: int, address: str | None = None) -> None:
+        self.workers, self.address = workers, address
+        self._refs: list[Any] = []
+
+    def _init(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise UsageError("--executor ray needs Ray: pip install 'pgzoo[bench]'") from None
+
+        env_vars = {k: v for k, v in os.environ.items() if k.startswith("PGZOO_")}
+        kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR",
+                                  "runtime_env": {"env_vars": env_vars} if env_vars else None}
+        if self.address:
+            ray.init(address=self.address, **kwargs)
+        else:
+            ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
+        return ray
+
+    def run(self, specs: list[RunSpec], status: StatusCallback) -> Iterator[Outcome]:
+        ray = self._init()
+        try:
+            capacity = max(1, int(ray.cluster_resources().get("CPU", self.workers)))
+            task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS, retry_exceptions=False)(run_task)
+            index = {task.remote(asdict(s), "ray"): i for i, s in enumerate(specs)}
+            self._refs = list(index)
+            not_done = list(index)
+            while not_done:
+                done, not_done = ray.wait(not_done, num_returns=1, timeout=0.5)
+                self._refs = not_done
+                status(min(capacity, len(not_done)))
+                for ref in done:
+                    spec = specs[index[ref]]
+                    try:
+                        yield Outcome(spec, record=ray.get(ref))
+                    except ray.exceptions.RayTaskError as e:
+                        yield Outcome(spec, error=_one_line(e.cause) if e.cause else _one_line(e))
+                    except ray.exceptions.RayError as e:
+                        yield Outcome(spec, error=_one_line(e))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Cancel unfinished tasks and disconnect (a cluster we joined keeps running)."""
+        import ray
+
+        if not ray.is_initialized():
+            return
+        for ref in self._refs:
+            with contextlib.suppress(Exception):  # finished or already cancelled
+                ray.cancel(ref, force=True)
+        self._refs = []
+        ray.shutdown()
+
+
+def make_executor(name: str, workers: int, address: str | None = None) -> LocalExecutor | RayExecutor:
+    """The executor called ``name`` (``local`` or ``ray``)."""
+    if name == "ray":
+        return RayExecutor(workers, address)
+    return LocalExecutor(workers)

@@ -1,0 +1,76 @@
+"""Expanding a suite into its grid of runs, with each name looked up among the installed plugins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pgzoo.bench.suite import RunSpec, Suite
+from pgzoo.errors import UsageError
+from pgzoo.registry import Registry
+
+
+@dataclass
+class Grid:
+    """The runs of a suite, and notes about what was left out."""
+
+    runs: list[RunSpec]
+    skipped: list[str] = field(default_factory=list)
+    algorithms: list[str] = field(default_factory=list)
+
+
+def _kind(registry: Registry, name: str) -> str | None:
+    if name in registry.algorithms:
+        return "algorithm"
+    if name in registry.baselines:
+        return "baseline"
+    return None
+
+
+def _resolve(suite: Suite, registry: Registry, name: str, kind: str, env_id: str) -> dict[str, Any]:
+    hp = suite.hyperparams(name, env_id)
+    protocol = suite.protocol(env_id)
+    if kind == "baseline":
+        return {**registry.baselines[name].env_defaults.get(env_id, {}), **hp}
+    cls = registry.algorithms[name]
+    key = f"algorithms.{name}.envs.{env_id}" if suite.model.algorithms[name].envs.get(env_id) else f"algorithms.{name}"
+    budget = {"total_steps": suite.model.envs[env_id].steps, "total_episodes": None,
+              "eval_episodes": protocol.episodes}
+    try:
+        return cls.make_config(env_id, {**hp, **budget}).model_dump(mode="json")
+    except UsageError as e:
+        raise suite.error(key, str(e)) from None
+
+
+def build_grid(suite: Suite, registry: Registry, only: list[str] | None = None,
+               seeds: int | None = None) -> Grid:
+    """Every (algorithm, env, seed) run of ``suite``; ``only`` keeps some algorithms, ``seeds``
+    the first N seeds. An unknown name is a one-line error naming the suite file and key,
+    unless the entry is ``optional`` (then it is skipped with a note)."""
+    names = list(suite.model.algorithms)
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            raise UsageError(f"--only: {', '.join(unknown)} not in {suite.path} (has: {', '.join(names)})")
+        names = [n for n in names if n in only]
+    seed_list = suite.seeds[:seeds] if seeds else suite.seeds
+    if seeds and seeds > len(suite.seeds):
+        seed_list = suite.seeds + [max(suite.seeds) + 1 + i for i in range(seeds - len(suite.seeds))]
+    grid = Grid([])
+    for name in names:
+        kind = _kind(registry, name)
+        if kind is None:
+            known = ", ".join(sorted([*registry.algorithms, *registry.baselines])) or "none installed"
+            if suite.model.algorithms[name].optional:
+                grid.skipped.append(f"{name}: not installed (optional in the suite), skipped")
+                continue
+            raise suite.error(f"algorithms.{name}", f"no installed algorithm or baseline is called '{name}' "
+                                                    f"(installed: {known})")
+        grid.algorithms.append(name)
+        for env_id, entry in suite.model.envs.items():
+            config = _resolve(suite, registry, name, kind, env_id)
+            protocol = suite.protocol(env_id)
+            for seed in seed_list:
+                grid.runs.append(RunSpec(name, kind, env_id, seed, entry.steps, protocol.every, protocol.episodes,
+                                         suite.hyperparams(name, env_id), config))
+    return grid

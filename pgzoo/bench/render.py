@@ -1,0 +1,185 @@
+"""Writing a leaderboard: ``leaderboard.md``, ``leaderboard.json`` and ``curves.png``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pgzoo.bench import stats
+from pgzoo.bench.board import Board, curve_key
+
+MD_FILE, JSON_FILE, PNG_FILE = "leaderboard.md", "leaderboard.json", "curves.png"
+
+
+def _num(x: float | None, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:,.{digits}f}"
+
+
+def _steps(x: float | None) -> str:
+    return "never" if x is None else f"{x:,.0f}"
+
+
+def protocol_text(board: Board) -> str:
+    """The evaluation protocol, as stated in every leaderboard."""
+    s = board.suite
+    parts = []
+    for env_id, entry in s.model.envs.items():
+        p = s.protocol(env_id)
+        parts.append(f"{env_id}: {entry.steps:,} env steps of training, evaluation every {p.every:,} env steps "
+                     f"(and at 0 and at the end) on {p.episodes} episodes")
+    seeds = sorted({seed for runs in board.runs.values() for seed in (r["seed"] for r in runs)})
+    return (
+        "**Evaluation protocol.** " + "; ".join(parts) + ". Every evaluation runs the deterministic policy "
+        "(greedy action / mean) and the stochastic one (sampled actions) on the same episodes, on environment "
+        "seeds derived from the run's seed and disjoint from its training environments' seeds; evaluation does not "
+        f"change the training random stream. The ranking score is the final evaluation return of the "
+        f"**{s.model.score}** policy. Seeds: {', '.join(map(str, seeds)) or 'none yet'}."
+    )
+
+
+def _env_table(board: Board, env_id: str) -> list[str]:
+    mode = board.suite.model.score
+    other = "stochastic" if mode == "deterministic" else "deterministic"
+    rows = [r for r in board.rows if r["env"] == env_id]
+    thr, rnd = board.thresholds.get(env_id), board.random_scores.get(env_id)
+    head = (f"## {env_id}\n\nBudget {board.suite.model.envs[env_id].steps:,} env steps; reward threshold "
+            f"{_num(thr)}; random policy {_num(rnd)}.\n")
+    lines = [head,
+             f"| algorithm | seeds | final IQM [95% CI] | mean ± std | {other} mean | AUC | "
+             "steps to threshold (median; seeds reaching) | wall s | env steps/s |",
+             "|---|---:|---|---|---:|---:|---|---:|---:|"]
+    for r in sorted(rows, key=lambda r: -r["final_iqm"]):
+        lines.append(
+            f"| {r['algorithm']} | {r['seeds']} | {_num(r['final_iqm'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}] "
+            f"| {_num(r['final_mean'])} ± {_num(r['final_std'])} | {_num(r[f'final_mean_{other}'])} "
+            f"| {_num(r['auc'])} | {_steps(r['steps_to_threshold_median'])}; "
+            f"{r['seeds_reaching_threshold']}/{r['seeds']} "
+            f"| {_num(r['wall_s'])} | {_num(r['env_steps_per_s'], 0)} |")
+    if not rows:
+        lines.append("| (no finished runs yet) | | | | | | | | |")
+    return lines
+
+
+def _aggregate_table(board: Board) -> list[str]:
+    ref = board.suite.model.compare_to
+    lines = ["## Aggregate over environments\n",
+             "Final scores normalised per environment (random policy = 0, reward threshold = 1), IQM over all "
+             f"(seed, environment) scores with a 95% stratified-bootstrap CI, and the probability that the "
+             f"algorithm's score beats {ref}'s on an environment (P(X > Y), averaged over environments, with CI).\n",
+             f"| algorithm | environments | seeds | normalised IQM [95% CI] | P(improvement over {ref}) [95% CI] |",
+             "|---|---|---:|---|---|"]
+    for r in sorted(board.aggregate, key=lambda r: -r["normalised_iqm"]):
+        poi = ("—" if r["prob_improvement"] is None else
+               f"{r['prob_improvement']:.2f} [{r['poi_ci_low']:.2f}, {r['poi_ci_high']:.2f}]")
+        lines.append(f"| {r['algorithm']} | {len(r['envs'])} | {r['seeds']} | {r['normalised_iqm']:.2f} "
+                     f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {poi} |")
+    if not board.aggregate:
+        lines.append("| (nothing to aggregate yet) | | | | |")
+    return lines
+
+
+def markdown(board: Board) -> str:
+    """The text of ``leaderboard.md``."""
+    s = board.suite.model
+    out = [f"# Leaderboard: {s.name}\n"]
+    if s.description:
+        out.append(s.description.strip() + "\n")
+    out.append(protocol_text(board) + "\n")
+    for env_id in s.envs:
+        out.extend(_env_table(board, env_id))
+        out.append("")
+    out.extend(_aggregate_table(board))
+    out.append("")
+    if s.tuning.strip():
+        out.append("## Tuning\n\n" + s.tuning.strip() + "\n")
+    out.append("## How the numbers are computed\n")
+    out.append(f"- **final IQM**: interquartile mean over seeds of the final evaluation return, 95% CI by "
+               f"rliable's stratified bootstrap ({s.bootstrap_reps} replications, percentile method); "
+               "**mean ± std** over seeds (sample std).")
+    out.append("- **AUC**: trapezoidal area under the evaluation curve divided by the budget, i.e. the average "
+               "evaluation return over training (higher is faster learning).")
+    out.append("- **steps to threshold**: env steps at the first evaluation reaching the environment's reward "
+               "threshold; median over all seeds, a seed that never reached it counting as never.")
+    out.append("- **wall s**: wall-clock seconds per run including evaluation, mean over seeds; **env steps/s**: "
+               "training env steps per second excluding evaluation, mean over seeds (one torch thread per run).")
+    out.append("- The random-policy score is measured by `pgzoo bench` itself (uniform random actions, 100 "
+               "episodes on evaluation seeds) and stored in `results.jsonl`.")
+    if board.versions:
+        out.append("- Versions: " + "; ".join(f"{k} {', '.join(v)}" for k, v in board.versions.items()) + ".")
+    for note in board.notes:
+        out.append(f"- Note: {note}.")
+    out.append("\nRe-render from `results.jsonl` with `pgzoo leaderboard <suite folder>`.")
+    return "\n".join(out) + "\n"
+
+
+def as_json(board: Board) -> dict[str, Any]:
+    """The data of ``leaderboard.json``: the same numbers as the markdown."""
+    s = board.suite.model
+    return {
+        "suite": s.name, "score": s.score, "compare_to": s.compare_to,
+        "protocol": {e: {"steps": s.envs[e].steps, **board.suite.protocol(e).model_dump(),
+                         "deterministic_and_stochastic": True, "eval_seeds_disjoint_from_training": True}
+                     for e in s.envs},
+        "reward_thresholds": board.thresholds, "random_policy_scores": board.random_scores,
+        "rows": board.rows, "aggregate": board.aggregate, "tuning": s.tuning, "versions": board.versions,
+        "notes": board.notes,
+    }
+
+
+def plot_curves(board: Board, path: Path) -> None:
+    """``curves.png``: per environment, each algorithm's mean evaluation curve with a 95% CI band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    suite = board.suite
+    envs = list(suite.model.envs)
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.2 * len(envs), 4.4), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    key = curve_key(suite.model.score)
+    for ax, env_id in zip(axes[0], envs, strict=True):
+        budget, every = suite.model.envs[env_id].steps, suite.protocol(env_id).every
+        grid = np.unique(np.append(np.arange(0, budget + 1, every), budget)).astype(np.float64)
+        for i, algorithm in enumerate(suite.model.algorithms):
+            runs = board.runs.get((algorithm, env_id))
+            if not runs:
+                continue
+            curves = np.array([np.interp(grid, [p["env_steps"] for p in r["curve"]], [p[key] for p in r["curve"]])
+                               for r in runs])
+            mean, low, high = stats.curve_band(curves, reps=min(suite.model.bootstrap_reps, 1000))
+            color = colors[i % len(colors)]
+            ax.plot(grid, mean, color=color, label=f"{algorithm} ({len(runs)} seeds)", linewidth=1.8)
+            ax.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)
+        if board.thresholds.get(env_id) is not None:
+            ax.axhline(board.thresholds[env_id], color="black", linestyle="--", linewidth=0.9, label="reward threshold")
+        if env_id in board.random_scores:
+            ax.axhline(board.random_scores[env_id], color="gray", linestyle=":", linewidth=0.9, label="random policy")
+        ax.set_title(f"{env_id} ({suite.model.score} policy)")
+        ax.set_xlabel("env steps")
+        ax.set_ylabel("evaluation return (mean, 95% CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_leaderboard(board: Board, folder: Path) -> str:
+    """Write the three files into ``folder``; return the markdown."""
+    text = markdown(board)
+    for name, content in ((MD_FILE, text), (JSON_FILE, json.dumps(as_json(board), indent=2) + "\n")):
+        tmp = folder / (name + ".tmp")
+        tmp.write_text(content)
+        os.replace(tmp, folder / name)
+    plot_curves(board, folder / PNG_FILE)
+    return text

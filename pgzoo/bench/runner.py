@@ -1,0 +1,125 @@
+"""``pgzoo bench``: run a suite's missing (algorithm, env, seed) runs, then render its leaderboard."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from types import FrameType
+
+from pgzoo.bench.board import build_board
+from pgzoo.bench.executors import make_executor
+from pgzoo.bench.grid import build_grid
+from pgzoo.bench.progress import GridProgress
+from pgzoo.bench.random_policy import random_policy_record
+from pgzoo.bench.render import write_leaderboard
+from pgzoo.bench.results import RESULTS_FILE, append_line, read_results
+from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
+
+DEFAULT_SUITE = "quick"
+DEFAULT_OUT = "pgzoo-bench-quick"
+
+
+@dataclass
+class BenchReport:
+    """What a bench did."""
+
+    folder: Path
+    total: int
+    already_done: int
+    finished: int = 0
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+    leaderboard: str = ""
+
+
+def _say(message: str) -> None:
+    print(f"pgzoo bench: {message}", file=sys.stderr, flush=True)
+
+
+def default_suite_folder(out: str | Path = DEFAULT_OUT) -> Path:
+    """Copy the packaged quick suite into ``out`` (in the current directory) and return it."""
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    source = resources.files("pgzoo.bench").joinpath("suites", DEFAULT_SUITE, SUITE_FILE)
+    with resources.as_file(source) as src:
+        shutil.copyfile(src, folder / SUITE_FILE)
+    return folder
+
+
+def _measure_random_scores(suite: Suite, results_path: Path) -> None:
+    have = read_results(results_path).random_scores()
+    for env_id in suite.model.envs:
+        if env_id not in have:
+            append_line(results_path, random_policy_record(env_id))
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_bench(
+    suite_dir: str | Path,
+    seeds: int | None = None,
+    workers: int | None = None,
+    executor: str = "local",
+    address: str | None = None,
+    only: list[str] | None = None,
+    progress: bool = True,
+) -> BenchReport:
+    """Train every run of the suite in ``suite_dir`` not yet in its ``results.jsonl`` and write
+    the leaderboard there. Interrupting (SIGINT/SIGTERM) stops the workers; finished runs stay."""
+    from pgzoo.registry import get_registry
+
+    suite = load_suite(suite_dir)
+    folder = suite.path.parent
+    grid = build_grid(suite, get_registry(), only, seeds)
+    results_path = folder / RESULTS_FILE
+    results = read_results(results_path)
+    if results.bad_lines:
+        _say(f"ignoring unreadable (partial) line(s) {results.bad_lines} of {results_path}; those runs are redone")
+    for note in grid.skipped:
+        _say(note)
+    done = results.done_keys()
+    todo = [r for r in grid.runs if r.key not in done]
+    report = BenchReport(folder, len(grid.runs), len(grid.runs) - len(todo), skipped=grid.skipped)
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    how = f" with {n_workers} workers" if executor == "local" else ""
+    _say(f"suite {suite.model.name}: {len(grid.runs)} runs ({len(grid.algorithms)} algorithms x "
+         f"{len(suite.model.envs)} envs x seeds), {report.already_done} already in {results_path}, "
+         f"{len(todo)} to do on the {executor} executor{how}")
+    _measure_random_scores(suite, results_path)
+    start = time.perf_counter()
+    previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    bar = GridProgress(len(grid.runs), report.already_done, enabled=progress)
+    runner = make_executor(executor, n_workers, address)
+    try:
+        if todo:
+            for outcome in runner.run(todo, bar.set_running):
+                if outcome.record is not None:
+                    append_line(results_path, outcome.record)
+                    report.finished += 1
+                else:
+                    report.failed.append(f"{outcome.spec.label}: {outcome.error}")
+                    bar.write(f"pgzoo bench: run failed: {outcome.spec.label}: {outcome.error}")
+                bar.finished(outcome.record is not None)
+    finally:
+        runner.close()
+        bar.close()
+        signal.signal(signal.SIGTERM, previous)
+    report.wall_s = time.perf_counter() - start
+    report.leaderboard = render_folder(folder, suite)
+    return report
+
+
+def render_folder(folder: str | Path, suite: Suite | None = None) -> str:
+    """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown."""
+    suite = suite or load_suite(folder)
+    results = read_results(suite.path.parent / RESULTS_FILE)
+    return write_leaderboard(build_board(suite, results), suite.path.parent)

@@ -1,0 +1,180 @@
+"""Suites: a folder with a ``suite.toml``, validated by pydantic, expanded into a grid of runs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import gymnasium as gym
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pgzoo.config import format_validation_error
+from pgzoo.errors import UsageError
+
+SUITE_FILE = "suite.toml"
+
+
+class Protocol(BaseModel):
+    """Evaluate every ``every`` env steps on ``episodes`` episodes (stochastic and greedy policy)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: int = Field(gt=0, description="env steps between evaluations")
+    episodes: int = Field(10, gt=0, description="episodes per evaluation")
+
+
+class EnvEntry(BaseModel):
+    """One environment of a suite: its training budget and, optionally, its own protocol."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: int = Field(gt=0, description="training budget in env steps")
+    evaluation: Protocol | None = Field(None, description="overrides the suite's evaluation protocol")
+    reward_threshold: float | None = Field(None, description="default: gymnasium's spec")
+
+
+class AlgorithmEntry(BaseModel):
+    """A pgzoo algorithm or a baseline, by registered name, with its hyperparameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hyperparams: dict[str, Any] = Field(default_factory=dict, description="for every environment")
+    envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-environment hyperparameters")
+    optional: bool = Field(False, description="skip with a note (instead of an error) when not installed")
+
+
+class SuiteModel(BaseModel):
+    """The contents of ``suite.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str = ""
+    seeds: int | list[int] = Field(5, description="a count (seeds 0..N-1) or a list of seeds")
+    evaluation: Protocol
+    score: Literal["deterministic", "stochastic"] = Field(
+        "deterministic", description="which policy's evaluation return ranks the leaderboard"
+    )
+    compare_to: str = Field("sb3-a2c", description="probability of improvement is over this algorithm")
+    bootstrap_reps: int = Field(2000, ge=100, description="stratified-bootstrap replications")
+    tuning: str = Field("", description="what was tuned, and how (printed in the leaderboard)")
+    envs: dict[str, EnvEntry] = Field(min_length=1)
+    algorithms: dict[str, AlgorithmEntry] = Field(min_length=1)
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_ok(cls, v: int | list[int]) -> int | list[int]:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be at least 1")
+        if isinstance(v, list) and (not v or len(set(v)) != len(v) or min(v) < 0):
+            raise ValueError("must be distinct non-negative integers")
+        return v
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (algorithm, environment, seed) run, everything a worker needs to do it."""
+
+    algorithm: str
+    kind: Literal["algorithm", "baseline"]
+    env: str
+    seed: int
+    steps: int
+    every: int
+    episodes: int
+    hyperparams: dict[str, Any]
+    """The suite's hyperparameters for this environment (before the plugin's own defaults)."""
+    config: dict[str, Any]
+    """The resolved configuration the run trains with."""
+
+    @property
+    def entry_hash(self) -> str:
+        """Identifies what the suite asked for (no plugin needed to compute it)."""
+        return stable_hash({"hyperparams": self.hyperparams, "steps": self.steps, "every": self.every,
+                            "episodes": self.episodes})
+
+    @property
+    def config_hash(self) -> str:
+        """Identifies what was trained: the resume key with algorithm, env and seed."""
+        return stable_hash({"kind": self.kind, "config": self.config, "steps": self.steps, "every": self.every,
+                            "episodes": self.episodes})
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.algorithm, self.env, self.seed, self.config_hash)
+
+    @property
+    def label(self) -> str:
+        return f"{self.algorithm} {self.env} seed {self.seed}"
+
+
+def stable_hash(data: Any) -> str:
+    """A short hash of JSON-able ``data`` that does not depend on key order."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class Suite:
+    """A validated suite and where it lives."""
+
+    path: Path
+    """The ``suite.toml`` file."""
+    model: SuiteModel
+
+    @property
+    def seeds(self) -> list[int]:
+        s = self.model.seeds
+        return list(range(s)) if isinstance(s, int) else list(s)
+
+    def protocol(self, env_id: str) -> Protocol:
+        return self.model.envs[env_id].evaluation or self.model.evaluation
+
+    def reward_threshold(self, env_id: str) -> float | None:
+        own = self.model.envs[env_id].reward_threshold
+        return own if own is not None else gym.spec(env_id).reward_threshold
+
+    def hyperparams(self, algorithm: str, env_id: str) -> dict[str, Any]:
+        entry = self.model.algorithms[algorithm]
+        return {**entry.hyperparams, **entry.envs.get(env_id, {})}
+
+    def error(self, key: str, problem: str) -> UsageError:
+        """A one-line error naming this suite's file and ``key``."""
+        return UsageError(f"{self.path}: {key}: {problem}")
+
+
+def load_suite(suite_dir: str | Path) -> Suite:
+    """Read and validate ``SUITE_DIR/suite.toml``; any problem is a one-line :class:`UsageError`."""
+    d = Path(suite_dir)
+    path = d / SUITE_FILE if d.is_dir() or not d.suffix else d
+    if not path.is_file():
+        raise UsageError(f"{path}: no such suite file (a suite is a folder with a {SUITE_FILE})")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path}: invalid TOML: {e}") from None
+    try:
+        model = SuiteModel(**data)
+    except ValidationError as e:
+        raise UsageError(format_validation_error(e, str(path))) from None
+    suite = Suite(path, model)
+    for env_id in model.envs:
+        if env_id not in gym.registry:
+            _load_plugin_envs()
+        if env_id not in gym.registry:
+            raise suite.error(f"envs.{env_id}", "unknown environment id")
+    for name, entry in model.algorithms.items():
+        for env_id in entry.envs:
+            if env_id not in model.envs:
+                raise suite.error(f"algorithms.{name}.envs.{env_id}", "not one of the suite's [envs]")
+    return suite
+
+
+def _load_plugin_envs() -> None:
+    from pgzoo.registry import get_registry
+
+    get_registry()

@@ -1,0 +1,93 @@
+"""One run of the grid, as executed inside a worker process (local pool or Ray task)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata as md
+import os
+import platform
+import signal
+import time
+from dataclasses import asdict
+from typing import Any
+
+import torch
+
+CRASH_ONCE_ENV = "PGZOO_BENCH_CRASH_ONCE"
+"""Test hook: a directory; the first attempt of each run creates a marker there and SIGKILLs its
+own process, so that executors' retrying of killed workers is exercised for real."""
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def _crash_once(run_id: str) -> None:
+    folder = os.environ.get(CRASH_ONCE_ENV)
+    if not folder:
+        return
+    marker = os.path.join(folder, run_id.replace("/", "_").replace(" ", "_") + ".crashed")
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def limit_threads() -> None:
+    """One torch thread per worker, so workers do not fight over the cores (and runs are
+    reproducible whichever executor runs them)."""
+    torch.set_num_threads(1)
+    with contextlib.suppress(RuntimeError):  # already set in this process
+        torch.set_num_interop_threads(1)
+
+
+def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
+    """Train one run described by ``spec`` (a :class:`RunSpec` as a dict); return its results line."""
+    from pgzoo.bench.suite import RunSpec
+    from pgzoo.registry import get_registry
+    from pgzoo.trainer import EvalSchedule, Trainer
+
+    run = RunSpec(**spec)
+    _crash_once(f"{run.algorithm}-{run.env}-{run.seed}-{run.config_hash}")
+    limit_threads()
+    registry = get_registry()
+    schedule = EvalSchedule(run.every, run.episodes)
+    start = time.perf_counter()
+    if run.kind == "algorithm":
+        cls = registry.algorithm(run.algorithm)
+        origin = registry.algorithm_origin[run.algorithm]
+        result = Trainer(cls(cls.make_config(overrides=run.config)), run.env, run.seed, progress=False,
+                         schedule=schedule).run()
+    else:
+        cls = registry.baseline(run.algorithm)
+        origin = registry.baseline_origin[run.algorithm]
+        result = cls(dict(run.config)).run(run.env, run.seed, run.steps, schedule)
+    total_wall = time.perf_counter() - start
+    s = result.summary
+    return {
+        "type": "run", "algorithm": run.algorithm, "kind": run.kind, "env": run.env, "seed": run.seed,
+        "config_hash": run.config_hash, "entry_hash": run.entry_hash,
+        "spec": asdict(run),
+        "versions": {
+            "pgzoo": _version("pgzoo"), "plugin": {"dist": origin.dist, "version": origin.version},
+            "torch": torch.__version__, "gymnasium": _version("gymnasium"),
+            "stable_baselines3": _version("stable_baselines3"), "numpy": _version("numpy"),
+            "python": platform.python_version(),
+        },
+        "curve": [{k: float(v) for k, v in point.items()} for point in result.curve],
+        "final": {k: s.get(k) for k in ("eval_episodes", "eval_return_mean", "eval_return_std",
+                                         "eval_return_mean_deterministic", "eval_return_std_deterministic")},
+        "env_steps": int(s["env_steps"]),
+        "train_wall_s": float(s["wall_s"]),
+        "env_steps_per_s": float(s["env_steps_per_s"]),
+        "wall_s": round(total_wall, 3),
+        "executor": executor,
+        "host": platform.node(),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
