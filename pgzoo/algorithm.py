@@ -14,7 +14,7 @@ from pgzoo.config import AlgorithmConfig, build_config
 from pgzoo.errors import NonFiniteLossError, UsageError
 from pgzoo.features import ObsWithBias, PerActionObs
 from pgzoo.losses import LossTerms, SurrogateLoss, total_loss
-from pgzoo.policies import LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
+from pgzoo.policies import GaussianPolicy, LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
 from pgzoo.spaces import EnvSpec
@@ -79,6 +79,12 @@ class Algorithm:
 
     def build_policy(self, spec: EnvSpec) -> Policy:
         cfg = self.config
+        if spec.action_kind == "continuous":
+            if cfg.init_theta is not None:
+                raise UsageError(f"invalid config for '{self.name}': init_theta is for soft-max policies")
+            return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
+                                  std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,
+                                  min_std=cfg.min_std)
         if cfg.policy == "mlp":
             return MLPCategoricalPolicy(spec.obs_dim, spec.n_actions, cfg.hidden_sizes)
         if cfg.features == "env" and spec.state_action_features is None:

@@ -32,6 +32,11 @@ class AlgorithmConfig(BaseModel):
     )
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="hidden layers of MLPs")
     init_theta: tuple[float, ...] | None = Field(None, description="initial θ of a linear policy")
+    gaussian_std: Literal["state-independent", "linear"] = Field(
+        "state-independent", description="σ of a Gaussian policy: exp(θ_σ) or exp(θ_σᵀx(s))"
+    )
+    init_log_std: float = Field(0.0, ge=-10.0, le=5.0, description="initial ln σ of a Gaussian policy")
+    min_std: float = Field(1e-3, gt=0.0, description="floor of σ of a Gaussian policy")
     entropy_coef: float = Field(0.0, ge=0.0, description="entropy bonus (0: none, as in the book)")
     discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book")
     num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together")

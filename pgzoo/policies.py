@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution
+from torch.distributions import Categorical, Distribution, Independent, Normal
 
-from pgzoo.features import StateActionFeatures
+from pgzoo.features import StateActionFeatures, StateFeatures
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module] = nn.Tanh) -> nn.Sequential:
     """A plain multi-layer perceptron with ``activation`` between the linear layers."""
     layers: list[nn.Module] = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
             layers.append(activation())
@@ -86,3 +87,47 @@ class MLPCategoricalPolicy(Policy):
 
     def forward(self, obs: torch.Tensor) -> Distribution:
         return Categorical(logits=self.net(obs), validate_args=False)
+
+
+class GaussianPolicy(Policy):
+    """Gaussian policy for continuous actions, eqs. 13.19–13.20.
+
+    π(a|s,θ) = N(a; μ(s,θ), σ(s,θ)²) per action dimension (independent), with
+    μ(s,θ) = θ_μᵀx_μ(s) (``mean="linear"``) or an MLP of the observation (``mean="mlp"``), and
+    σ(s,θ) = exp(θ_σᵀx_σ(s)) (``std="linear"``) or exp(θ_σ), one per action dimension
+    (``std="state-independent"``). ln σ is clamped below at ln ``min_std``, so σ never
+    collapses to 0; above that floor the gradients are the book's (Exercise 13.4):
+    ∇_{θ_μ} ln π = (a − μ)/σ² x_μ(s),  ∇_{θ_σ} ln π = ((a − μ)²/σ² − 1) x_σ(s).
+    The action passed to ``log_prob`` is the sampled one (before any clipping to bounds).
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, features: StateFeatures, mean: str = "linear",
+                 std: str = "state-independent", hidden: Sequence[int] = (64, 64), init_log_std: float = 0.0,
+                 min_std: float = 1e-3) -> None:
+        super().__init__()
+        self.features = features
+        self.mean_kind, self.std_kind = mean, std
+        if mean == "linear":
+            self.theta_mu = nn.Parameter(torch.zeros(action_dim, features.dim))
+        else:
+            self.mean_net = mlp([obs_dim, *hidden, action_dim])
+            nn.init.orthogonal_(self.mean_net[-1].weight, gain=0.01)
+            nn.init.zeros_(self.mean_net[-1].bias)
+        if std == "linear":
+            theta_sigma = torch.zeros(action_dim, features.dim)
+            theta_sigma[:, -1] = init_log_std  # the bias feature (x = [obs, 1])
+            self.theta_sigma = nn.Parameter(theta_sigma)
+        else:
+            self.theta_sigma = nn.Parameter(torch.full((action_dim,), float(init_log_std)))
+        self.log_min_std = float(torch.log(torch.tensor(min_std)))
+
+    def mean_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ(s,θ) and σ(s,θ), each ``[..., action_dim]``."""
+        x = self.features(obs) if (self.mean_kind == "linear" or self.std_kind == "linear") else None
+        mu = x @ self.theta_mu.T if self.mean_kind == "linear" else self.mean_net(obs)
+        log_std = x @ self.theta_sigma.T if self.std_kind == "linear" else self.theta_sigma.expand_as(mu)
+        return mu, torch.exp(torch.clamp(log_std, min=self.log_min_std))
+
+    def forward(self, obs: torch.Tensor) -> Distribution:
+        mu, std = self.mean_std(obs)
+        return Independent(Normal(mu, std, validate_args=False), 1, validate_args=False)

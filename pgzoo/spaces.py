@@ -43,6 +43,18 @@ def encode_obs(space: gym.Space, obs: Any, dtype: torch.dtype = torch.float32) -
     return arr.reshape(*lead, -1)
 
 
+def to_env_actions(space: gym.Space, actions: torch.Tensor) -> np.ndarray:
+    """Actions as the environment takes them: continuous ones clipped to the space's bounds.
+
+    The sampled (unclipped) action is what is stored and used in ln π; only the environment
+    sees the clipped one.
+    """
+    arr = actions.numpy()
+    if isinstance(space, gym.spaces.Box):
+        return np.clip(arr, space.low, space.high).astype(space.dtype)
+    return arr
+
+
 @dataclass(frozen=True)
 class EnvSpec:
     """The facts about an environment that building an agent needs.
@@ -64,6 +76,11 @@ class EnvSpec:
     @property
     def action_kind(self) -> str:
         return action_space_kind(self.action_space)
+
+    @property
+    def action_dim(self) -> int:
+        """Length of a continuous action vector."""
+        return int(np.prod(self.action_space.shape))
 
     @property
     def n_actions(self) -> int:

@@ -72,6 +72,7 @@ class ActorCriticTraces(Algorithm):
     Loss = ActorCriticTracesLoss
     cadence = "step"
     uses_value = True
+    action_spaces = ("discrete", "continuous")
     verify_variants = {
         "single-env": {"num_envs": 1, "lambda_theta": 0.8, "lambda_w": 0.6},
         "batched": {"num_envs": 3, "lambda_theta": 0.8, "lambda_w": 0.6},

@@ -59,6 +59,7 @@ class ActorCritic(Algorithm):
     Loss = ActorCriticLoss
     cadence = "step"
     uses_value = True
+    action_spaces = ("discrete", "continuous")
     verify_variants = {
         "single-env": {"num_envs": 1},
         "batched": {"num_envs": 3},

@@ -60,6 +60,7 @@ class ReinforceBaseline(MonteCarloAlgorithm):
     Config = ReinforceBaselineConfig
     Loss = ReinforceBaselineLoss
     uses_value = True
+    action_spaces = ("discrete", "continuous")
     env_defaults = {
         "ShortCorridor-v0": {"gamma": 1.0, "alpha_theta": 2**-9, "alpha_w": 2**-6, "value": "scalar",
                              "init_theta": (-float(np.log(19)), 0.0)},

@@ -52,6 +52,7 @@ class Reinforce(MonteCarloAlgorithm):
     summary = "REINFORCE: Monte-Carlo policy gradient"
     Config = ReinforceConfig
     Loss = ReinforceLoss
+    action_spaces = ("discrete", "continuous")
     env_defaults = {
         "ShortCorridor-v0": {"gamma": 1.0, "alpha_theta": 2**-13, "init_theta": (-float(np.log(19)), 0.0)},
         "CartPole-v1": {"policy": "mlp", "optimizer": "adam", "alpha_theta": 1e-3, "discount_actor": False,
