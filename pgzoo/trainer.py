@@ -18,6 +18,7 @@ from pgzoo.errors import NonFiniteLossError, PgzooError
 from pgzoo.evaluation import evaluate, summarize
 from pgzoo.rollout import Rollout
 from pgzoo.rundir import MetricsWriter, save_model, write_json
+from pgzoo.sampling import ActionStream, act, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 
@@ -56,7 +57,7 @@ class _EpisodeBuffers:
         self.steps[i].append(step)
 
     def pop(self, i: int) -> Rollout:
-        cols = list(zip(*self.steps[i]))
+        cols = list(zip(*self.steps[i], strict=True))
         self.steps[i] = []
         obs, act, rew, term, trunc, nxt, t = (torch.stack(c)[:, None] for c in cols)
         return Rollout(obs, act, rew, term, trunc, nxt, t)
@@ -117,6 +118,7 @@ class Trainer:
         obs_space = spec.observation_space
         raw_obs, _ = envs.reset(seed=list(seeds.train_envs))
         obs = encode_obs(obs_space, raw_obs, self.dtype)
+        stream = ActionStream(seeds.torch, n, draws_per_env(spec.action_space))
         t_idx = torch.zeros(n, dtype=torch.long)
         ep_return, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
         buffers = _EpisodeBuffers(n) if algo.cadence == "episode" else None
@@ -146,8 +148,9 @@ class Trainer:
 
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
-                actions = agent.policy.act(obs)
-                raw_next, reward, terminated, truncated, info = envs.step(to_env_actions(envs.single_action_space, actions))
+                actions = act(agent.policy, obs, stream.next())
+                env_actions = to_env_actions(envs.single_action_space, actions)
+                raw_next, reward, terminated, truncated, info = envs.step(env_actions)
                 done = terminated | truncated
                 next_obs = encode_obs(obs_space, true_next_obs(raw_next, done, info), self.dtype)
                 rew_t = torch.as_tensor(reward, dtype=self.dtype)
