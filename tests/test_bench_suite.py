@@ -101,3 +101,22 @@ def test_cli_bad_suite_is_one_line_and_exit_2(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert str(folder / "suite.toml") in lines[0] and "envs.CartPole-v1.steps" in lines[0]
+
+
+def test_labelled_entries_run_a_registered_algorithm_under_another_name(tmp_path):
+    text = GOOD + '\n[algorithms."reinforce fast"]\nplugin = "reinforce"\nhyperparams = { alpha_theta = 0.01 }\n'
+    grid = build_grid(load_suite(_suite(tmp_path, text)), get_registry())
+    fast = [r for r in grid.runs if r.algorithm == "reinforce fast"]
+    assert len(fast) == 2 and all(r.registered_name == "reinforce" for r in fast)
+    assert fast[0].config["alpha_theta"] == 0.01
+    message = _error(tmp_path, text.replace('plugin = "reinforce"', 'plugin = "nope"'))
+    assert 'algorithms.reinforce fast.plugin' in message
+
+
+def test_the_resume_key_ignores_settings_equal_to_the_defaults(tmp_path):
+    plain = build_grid(load_suite(_suite(tmp_path, GOOD)), get_registry()).runs
+    explicit = GOOD.replace("[algorithms.reinforce]", "[algorithms.reinforce]\nhyperparams = { gamma = 0.99 }")
+    same = build_grid(load_suite(_suite(tmp_path, explicit)), get_registry()).runs
+    assert plain[0].key == same[0].key
+    changed = GOOD.replace("[algorithms.reinforce]", "[algorithms.reinforce]\nhyperparams = { gamma = 0.9 }")
+    assert build_grid(load_suite(_suite(tmp_path, changed)), get_registry()).runs[0].key != plain[0].key

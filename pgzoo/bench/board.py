@@ -38,8 +38,8 @@ class Board:
 def entry_hash(suite: Suite, algorithm: str, env_id: str) -> str:
     """The hash a run of this suite entry carries (see :attr:`RunSpec.entry_hash`)."""
     p = suite.protocol(env_id)
-    return stable_hash({"hyperparams": suite.hyperparams(algorithm, env_id), "steps": suite.model.envs[env_id].steps,
-                        "every": p.every, "episodes": p.episodes})
+    return stable_hash({"plugin": suite.plugin(algorithm), "hyperparams": suite.hyperparams(algorithm, env_id),
+                        "steps": suite.model.envs[env_id].steps, "every": p.every, "episodes": p.episodes})
 
 
 def select_runs(suite: Suite, results: Results) -> tuple[dict[tuple[str, str], list[dict[str, Any]]], int]:

@@ -27,19 +27,26 @@ def _kind(registry: Registry, name: str) -> str | None:
     return None
 
 
-def _resolve(suite: Suite, registry: Registry, name: str, kind: str, env_id: str) -> dict[str, Any]:
+def _resolve(
+    suite: Suite, registry: Registry, name: str, kind: str, env_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The full configuration of a run, and its values that differ from the defaults."""
     hp = suite.hyperparams(name, env_id)
     protocol = suite.protocol(env_id)
+    plugin = suite.plugin(name)
     if kind == "baseline":
-        return {**registry.baselines[name].env_defaults.get(env_id, {}), **hp}
-    cls = registry.algorithms[name]
+        config = {**registry.baselines[plugin].env_defaults.get(env_id, {}), **hp}
+        return config, config
+    cls = registry.algorithms[plugin]
     key = f"algorithms.{name}.envs.{env_id}" if suite.model.algorithms[name].envs.get(env_id) else f"algorithms.{name}"
     budget = {"total_steps": suite.model.envs[env_id].steps, "total_episodes": None,
               "eval_episodes": protocol.episodes}
     try:
-        return cls.make_config(env_id, {**hp, **budget}).model_dump(mode="json")
+        config = cls.make_config(env_id, {**hp, **budget}).model_dump(mode="json")
     except UsageError as e:
         raise suite.error(key, str(e)) from None
+    defaults = cls.make_config().model_dump(mode="json")
+    return config, {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
 
 
 def build_grid(suite: Suite, registry: Registry, only: list[str] | None = None,
@@ -57,20 +64,24 @@ def build_grid(suite: Suite, registry: Registry, only: list[str] | None = None,
     if seeds and seeds > len(suite.seeds):
         seed_list = suite.seeds + [max(suite.seeds) + 1 + i for i in range(seeds - len(suite.seeds))]
     grid = Grid([])
+    kinds: dict[str, str] = {}
     for name in names:
-        kind = _kind(registry, name)
+        plugin = suite.plugin(name)
+        kind = _kind(registry, plugin)
         if kind is None:
             known = ", ".join(sorted([*registry.algorithms, *registry.baselines])) or "none installed"
             if suite.model.algorithms[name].optional:
                 grid.skipped.append(f"{name}: not installed (optional in the suite), skipped")
                 continue
-            raise suite.error(f"algorithms.{name}", f"no installed algorithm or baseline is called '{name}' "
-                                                    f"(installed: {known})")
+            key = f"algorithms.{name}.plugin" if plugin != name else f"algorithms.{name}"
+            raise suite.error(key, f"no installed algorithm or baseline is called '{plugin}' (installed: {known})")
+        kinds[name] = kind
         grid.algorithms.append(name)
-        for env_id, entry in suite.model.envs.items():
-            config = _resolve(suite, registry, name, kind, env_id)
-            protocol = suite.protocol(env_id)
+    for env_id, entry in suite.model.envs.items():  # environment by environment: each completes in turn
+        protocol = suite.protocol(env_id)
+        for name, kind in kinds.items():
+            config, settings = _resolve(suite, registry, name, kind, env_id)
             for seed in seed_list:
                 grid.runs.append(RunSpec(name, kind, env_id, seed, entry.steps, protocol.every, protocol.episodes,
-                                         suite.hyperparams(name, env_id), config))
+                                         suite.hyperparams(name, env_id), config, suite.plugin(name), settings))
     return grid

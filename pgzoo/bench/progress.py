@@ -15,7 +15,7 @@ class GridProgress:
         self.failed = 0
         self._bar = tqdm(total=total, initial=already_done, unit="run", desc="bench", disable=not enabled,
                          file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
-                         bar_format="{desc}: {n_fmt}/{total_fmt} runs done, {postfix} "
+                         bar_format="{desc}: {n_fmt}/{total_fmt} runs done{postfix} "
                                     "[{elapsed} elapsed, {remaining} left]")
         self._refresh()
 

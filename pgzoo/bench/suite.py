@@ -38,10 +38,13 @@ class EnvEntry(BaseModel):
 
 
 class AlgorithmEntry(BaseModel):
-    """A pgzoo algorithm or a baseline, by registered name, with its hyperparameters."""
+    """A pgzoo algorithm or a baseline, by registered name, with its hyperparameters. The entry's
+    key is the name shown in the leaderboard; ``plugin`` (default: the key) is the registered
+    name, so that one algorithm can appear with several settings (e.g. while tuning)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    plugin: str | None = Field(None, description="registered algorithm or baseline name (default: the key)")
     hyperparams: dict[str, Any] = Field(default_factory=dict, description="for every environment")
     envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-environment hyperparameters")
     optional: bool = Field(False, description="skip with a note (instead of an error) when not installed")
@@ -90,18 +93,28 @@ class RunSpec:
     """The suite's hyperparameters for this environment (before the plugin's own defaults)."""
     config: dict[str, Any]
     """The resolved configuration the run trains with."""
+    plugin: str = ""
+    """The registered name (``algorithm`` is the suite's label for it); default: ``algorithm``."""
+    settings: dict[str, Any] | None = None
+    """The values of ``config`` that differ from the algorithm's defaults (default: all of it):
+    what the resume key hashes, so that a new config field with a default keeps old runs valid."""
+
+    @property
+    def registered_name(self) -> str:
+        return self.plugin or self.algorithm
 
     @property
     def entry_hash(self) -> str:
         """Identifies what the suite asked for (no plugin needed to compute it)."""
-        return stable_hash({"hyperparams": self.hyperparams, "steps": self.steps, "every": self.every,
-                            "episodes": self.episodes})
+        return stable_hash({"plugin": self.registered_name, "hyperparams": self.hyperparams, "steps": self.steps,
+                            "every": self.every, "episodes": self.episodes})
 
     @property
     def config_hash(self) -> str:
         """Identifies what was trained: the resume key with algorithm, env and seed."""
-        return stable_hash({"kind": self.kind, "config": self.config, "steps": self.steps, "every": self.every,
-                            "episodes": self.episodes})
+        settings = self.config if self.settings is None else self.settings
+        return stable_hash({"kind": self.kind, "plugin": self.registered_name, "config": settings,
+                            "steps": self.steps, "every": self.every, "episodes": self.episodes})
 
     @property
     def key(self) -> tuple[str, str, int, str]:
@@ -137,6 +150,10 @@ class Suite:
     def reward_threshold(self, env_id: str) -> float | None:
         own = self.model.envs[env_id].reward_threshold
         return own if own is not None else gym.spec(env_id).reward_threshold
+
+    def plugin(self, algorithm: str) -> str:
+        """The registered name behind the suite's entry ``algorithm``."""
+        return self.model.algorithms[algorithm].plugin or algorithm
 
     def hyperparams(self, algorithm: str, env_id: str) -> dict[str, Any]:
         entry = self.model.algorithms[algorithm]

@@ -6,6 +6,7 @@ import contextlib
 import importlib.metadata as md
 import os
 import platform
+import re
 import signal
 import time
 from dataclasses import asdict
@@ -29,7 +30,7 @@ def _crash_once(run_id: str) -> None:
     folder = os.environ.get(CRASH_ONCE_ENV)
     if not folder:
         return
-    marker = os.path.join(folder, run_id.replace("/", "_").replace(" ", "_") + ".crashed")
+    marker = os.path.join(folder, re.sub(r"[^A-Za-z0-9_.-]", "_", run_id) + ".crashed")
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
@@ -60,18 +61,19 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     schedule = EvalSchedule(run.every, run.episodes)
     start = time.perf_counter()
     if run.kind == "algorithm":
-        cls = registry.algorithm(run.algorithm)
-        origin = registry.algorithm_origin[run.algorithm]
+        cls = registry.algorithm(run.registered_name)
+        origin = registry.algorithm_origin[run.registered_name]
         result = Trainer(cls(cls.make_config(overrides=run.config)), run.env, run.seed, progress=False,
                          schedule=schedule).run()
     else:
-        cls = registry.baseline(run.algorithm)
-        origin = registry.baseline_origin[run.algorithm]
+        cls = registry.baseline(run.registered_name)
+        origin = registry.baseline_origin[run.registered_name]
         result = cls(dict(run.config)).run(run.env, run.seed, run.steps, schedule)
     total_wall = time.perf_counter() - start
     s = result.summary
     return {
-        "type": "run", "algorithm": run.algorithm, "kind": run.kind, "env": run.env, "seed": run.seed,
+        "type": "run", "algorithm": run.algorithm, "plugin": run.registered_name, "kind": run.kind,
+        "env": run.env, "seed": run.seed,
         "config_hash": run.config_hash, "entry_hash": run.entry_hash,
         "spec": asdict(run),
         "versions": {
