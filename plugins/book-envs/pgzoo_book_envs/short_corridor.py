@@ -44,6 +44,13 @@ class ShortCorridorEnv(gym.Env):
         """The book's x(s,right) = [1,0], x(s,left) = [0,1], for linear soft-max policies."""
         return ActionOneHot(2)
 
+    @classmethod
+    def make_batch(cls, num_envs: int, max_episode_steps: int | None = None) -> Any:
+        """Copies of this environment stepped as one vector (see :mod:`pgzoo.population_envs`)."""
+        from pgzoo_book_envs.short_corridor_batch import ShortCorridorBatch
+
+        return ShortCorridorBatch(num_envs, max_episode_steps)
+
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
         super().reset(seed=seed)
         self.state = 0

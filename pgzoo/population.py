@@ -1,0 +1,444 @@
+"""Population training: R independent runs of one algorithm on one environment, in one process.
+
+Book experiments average over many independent runs of tiny models. Trained one after another
+they spend the machine on per-step Python overhead; here they are one batched computation:
+
+- every parameter carries a leading run dimension ``[R, ...]``;
+- the runs' environments are stepped as one vector (:mod:`pgzoo.population_envs`), each
+  run keeping its own episode boundaries;
+- each update is the algorithm's own :class:`~pgzoo.SurrogateLoss`, evaluated for all runs
+  at once with ``torch.func.vmap`` over ``functional_call`` and differentiated per run;
+- each run keeps its own update cadence (a run whose episode has just ended works through
+  its update batches while the others keep collecting), its own optimiser state
+  (:mod:`pgzoo.population_optim`: plain SGD and Adam) and its own random streams (the env
+  seeds of :func:`pgzoo.seeding.derive_seeds` and the action stream of :mod:`pgzoo.sampling`).
+
+The contract is equivalence: member r ends with the parameters (to float tolerance) that
+:class:`pgzoo.Trainer` gives for the same seed alone. Members may differ in their step sizes
+(``alpha_theta``, ``alpha_w``) and nothing else, so a step-size sweep is one population.
+
+What an algorithm must satisfy to be trained this way (checked by :func:`population_blocker`
+and by the conformance test ``test_population_matches_single_runs``):
+
+- it does not override :meth:`Algorithm.update` (its optimiser steps are those of
+  ``update_batches`` + its loss), and does not set the class attribute ``population = False``;
+- its loss is a pure function of (policy, value, rollout): no state kept between calls, no
+  ``.item()`` or data-dependent Python control flow on tensors (``vmap`` runs it);
+- its optimiser is :meth:`Algorithm.make_optimizer`'s plain SGD or Adam;
+- its policy's distributions are ``Categorical`` or ``Normal`` (see :mod:`pgzoo.sampling`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call, vmap
+from tqdm.auto import tqdm
+
+from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
+from pgzoo.envs import make_env
+from pgzoo.errors import UsageError
+from pgzoo.losses import total_loss
+from pgzoo.population_envs import make_batched_env
+from pgzoo.population_optim import stacked_optimizer
+from pgzoo.returns import discounted_returns
+from pgzoo.rollout import Rollout
+from pgzoo.sampling import CHUNK_STEPS, action_seed, draws_per_env, new_chunk, sample_with
+from pgzoo.seeding import derive_seeds, seed_everything
+from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
+from pgzoo.trainer import TrainingError
+
+FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t", "returns")
+STEP_SIZE_KEYS = frozenset({"alpha_theta", "alpha_w"})
+
+
+def population_blocker(algo: Algorithm) -> str | None:
+    """Why ``algo`` cannot be trained as a population, or ``None`` if it can."""
+    cls = type(algo)
+    if getattr(cls, "population", True) is False:
+        return f"'{cls.name}' opts out of population training (population = False)"
+    if cls.update is not Algorithm.update:
+        return f"'{cls.name}' overrides Algorithm.update"
+    loss = algo.loss
+    if any(True for _ in loss.children()) or any(True for _ in loss.parameters()) or any(True for _ in loss.buffers()):
+        return f"the loss of '{cls.name}' holds submodules, parameters or buffers (state between calls)"
+    return None
+
+
+def supports_population(algo: Algorithm) -> bool:
+    """Whether ``algo`` can be trained by :class:`Population` (see :func:`population_blocker`)."""
+    return population_blocker(algo) is None
+
+
+@dataclass
+class PopulationResult:
+    """What a population produced; run r is the r-th seed."""
+
+    algorithm: str
+    env_id: str
+    seeds: list[int]
+    params: dict[str, torch.Tensor]
+    """Final parameters, stacked ``[R, ...]``, named as in ``Agent.named_parameters()``."""
+    episode_returns: list[np.ndarray]
+    episode_lengths: list[np.ndarray]
+    episode_truncated: list[np.ndarray]
+    """Per run, per episode in the order they ended: total reward, length, time-limit cut."""
+    env_steps: np.ndarray
+    updates: np.ndarray
+    """Optimiser steps per run."""
+    wall_s: float
+    snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
+    """Episode k → stacked parameters of every run just after its k-th episode's updates."""
+    template: Agent | None = None
+
+    def agent(self, run: int) -> Agent:
+        """Run ``run``'s trained agent (a copy)."""
+        import copy
+
+        agent = copy.deepcopy(self.template)
+        with torch.no_grad():
+            for name, p in agent.named_parameters():
+                p.copy_(self.params[name][run])
+        return agent
+
+
+class _AgentLoss(nn.Module):
+    """The total loss of an agent on a rollout given as its fields, for ``functional_call``."""
+
+    def __init__(self, agent: Agent, loss: nn.Module) -> None:
+        super().__init__()
+        self.agent, self.loss = agent, loss
+
+    def forward(self, *fields: torch.Tensor | None) -> torch.Tensor:
+        terms = self.loss(self.agent.policy, self.agent.value, Rollout(*fields))
+        return total_loss(terms)
+
+
+def _check_members(algos: Sequence[Algorithm]) -> None:
+    first = algos[0]
+    base = first.config.model_dump(exclude=STEP_SIZE_KEYS)
+    for a in algos[1:]:
+        if type(a) is not type(first) or a.config.model_dump(exclude=STEP_SIZE_KEYS) != base:
+            raise UsageError("population members must be one algorithm whose configs differ only in step sizes")
+    blocker = population_blocker(first)
+    if blocker:
+        raise UsageError(f"cannot train as a population: {blocker}")
+
+
+def _stacked_batches(algo: Algorithm, episode: Rollout) -> tuple[tuple, dict[str, torch.Tensor | None]] | list[Rollout]:
+    """The update batches of one episode, stacked ``[K, *batch]`` if they share one shape.
+
+    Returns (shape key, stacked fields) or, if shapes differ, the list of batches. The book's
+    sequential Monte-Carlo split (one batch per time step) is stacked without materialising
+    the T one-step rollouts.
+    """
+    if type(algo).update_batches is MonteCarloAlgorithm.update_batches and algo.config.sequential:
+        ep = episode.replace(returns=discounted_returns(episode.rewards, episode.done, algo.config.gamma))
+        stacked = {f: getattr(ep, f).unsqueeze(1) for f in FIELDS}
+    else:
+        batches = list(algo.update_batches(episode))
+        keys = {_shape_key({f: getattr(b, f) for f in FIELDS}) for b in batches}
+        if len(keys) != 1:
+            return batches
+        stacked = {f: None if getattr(batches[0], f) is None else torch.stack([getattr(b, f) for b in batches])
+                   for f in FIELDS}
+    return _shape_key({f: None if v is None else v[0] for f, v in stacked.items()}), stacked
+
+
+def _shape_key(fields: dict[str, torch.Tensor | None]) -> tuple:
+    return tuple(None if v is None else (tuple(v.shape), v.dtype) for v in fields.values())
+
+
+class _Queue:
+    """Per-run FIFO of update batches: a stacked store for the common shape, lists otherwise."""
+
+    def __init__(self, runs: int) -> None:
+        self.key: tuple | None = None
+        self.store: dict[str, torch.Tensor | None] = {}
+        self.head = np.zeros(runs, dtype=np.int64)
+        self.tail = np.zeros(runs, dtype=np.int64)
+        self.lists: list[list[Rollout]] = [[] for _ in range(runs)]
+        self.list_len = np.zeros(runs, dtype=np.int64)
+
+    def empty(self) -> np.ndarray:
+        return (self.head == self.tail) & (self.list_len == 0)
+
+    def push(self, run: int, batches: tuple[tuple, dict[str, torch.Tensor | None]] | list[Rollout]) -> None:
+        if isinstance(batches, tuple) and self.list_len[run] == 0 and self.key in (None, batches[0]):
+            key, stacked = batches
+            if self.key is None:
+                self.key = key
+                self.store = {f: None if v is None else v.new_zeros((len(self.head), 64, *v.shape[1:]))
+                              for f, v in stacked.items()}
+            k, start = len(stacked["rewards"]), int(self.tail[run])
+            cap = self.store["rewards"].shape[1]
+            if start + k > cap:
+                grow = max(cap, start + k - cap)
+                self.store = {f: None if v is None else torch.cat([v, v.new_zeros((v.shape[0], grow, *v.shape[2:]))], 1)
+                              for f, v in self.store.items()}
+            for f, v in stacked.items():
+                if v is not None:
+                    self.store[f][run, start:start + k] = v
+            self.tail[run] += k
+            return
+        if isinstance(batches, tuple):
+            _, stacked = batches
+            batches = [Rollout(**{f: None if v is None else v[i] for f, v in stacked.items()})
+                       for i in range(len(stacked["rewards"]))]
+        self.lists[run].extend(batches)
+        self.list_len[run] = len(self.lists[run])
+
+    def pop_stored(self) -> tuple[np.ndarray, dict[str, torch.Tensor | None]] | None:
+        """One batch from the store for every run that has one: (runs, fields ``[k, *batch]``)."""
+        runs = np.flatnonzero(self.tail > self.head)
+        if not len(runs):
+            return None
+        rt, pos = torch.from_numpy(runs), torch.from_numpy(self.head[runs])
+        fields = {f: None if v is None else v[rt, pos] for f, v in self.store.items()}
+        self.head[runs] += 1
+        drained = runs[self.head[runs] == self.tail[runs]]
+        self.head[drained] = self.tail[drained] = 0
+        return runs, fields
+
+    def pop_listed(self, skip: np.ndarray) -> list[tuple[np.ndarray, dict[str, torch.Tensor | None]]]:
+        """One listed batch for every run with one and not in ``skip``, grouped by shape."""
+        groups: dict[tuple, list[tuple[int, Rollout]]] = {}
+        for r in np.flatnonzero((self.list_len > 0) & ~skip):
+            b = self.lists[r].pop(0)
+            self.list_len[r] -= 1
+            groups.setdefault(_shape_key({f: getattr(b, f) for f in FIELDS}), []).append((int(r), b))
+        return [(np.array([r for r, _ in members]),
+                 {f: None if getattr(members[0][1], f) is None else torch.stack([getattr(b, f) for _, b in members])
+                  for f in FIELDS})
+                for members in groups.values()]
+
+
+class Population:
+    """Trains ``len(seeds)`` runs of one algorithm on ``env_id`` as one batched computation.
+
+    ``algorithm`` is one configured algorithm for every seed, or one per seed (the same
+    algorithm, configs differing only in step sizes). The budget is each run's own:
+    ``total_episodes`` if set, else ``total_steps``. ``snapshot_episodes`` asks for every run's
+    parameters just after the updates of its k-th episode (one environment per run).
+    """
+
+    def __init__(
+        self,
+        algorithm: Algorithm | Sequence[Algorithm],
+        env_id: str,
+        seeds: Sequence[int],
+        dtype: torch.dtype = torch.float32,
+        snapshot_episodes: Sequence[int] = (),
+        progress: bool = False,
+    ) -> None:
+        self.seeds = [int(s) for s in seeds]
+        if not self.seeds:
+            raise UsageError("a population needs at least one seed")
+        algos = list(algorithm) if isinstance(algorithm, Sequence) else [algorithm] * len(self.seeds)
+        if len(algos) != len(self.seeds):
+            raise UsageError(f"{len(algos)} algorithms for {len(self.seeds)} seeds")
+        _check_members(algos)
+        self.algos, self.env_id, self.dtype = algos, env_id, dtype
+        self.snapshot_episodes = sorted(set(int(k) for k in snapshot_episodes))
+        self.progress = progress
+
+    # --- setup ----------------------------------------------------------------------------
+    def _build(self, spec: EnvSpec) -> tuple[Agent, dict[str, torch.Tensor], Any]:
+        agents, optimizers = [], []
+        with torch.random.fork_rng(devices=[]):
+            for algo, seeds in zip(self.algos, self.run_seeds, strict=True):
+                seed_everything(seeds.torch)
+                agent = algo.build_agent(spec).to(self.dtype)
+                agents.append(agent)
+                optimizers.append(algo.make_optimizer(agent))
+        names = [n for n, _ in agents[0].named_parameters()]
+        params = {n: torch.stack([dict(a.named_parameters())[n].detach() for a in agents]).clone() for n in names}
+        ids = {id(p): n for a in agents for n, p in a.named_parameters()}
+        return agents[0], params, stacked_optimizer(optimizers, ids, params)
+
+    # --- the loop -------------------------------------------------------------------------
+    def run(self) -> PopulationResult:
+        algo, cfg = self.algos[0], self.algos[0].config
+        R, N = len(self.seeds), cfg.num_envs
+        self.run_seeds = [derive_seeds(s, N, cfg.eval_episodes) for s in self.seeds]
+        probe = make_env(self.env_id, cfg.max_episode_steps)
+        spec = EnvSpec.from_env(probe, self.env_id)
+        probe.close()
+        template, params, optim = self._build(spec)
+        policy_names = {n: n.removeprefix("policy.") for n in params if n.startswith("policy.")}
+        agent_loss = _AgentLoss(template, algo.loss)
+        dtype, obs_space = self.dtype, spec.observation_space
+
+        def loss_fn(p: dict[str, torch.Tensor], *fields: torch.Tensor | None) -> torch.Tensor:
+            return functional_call(agent_loss, {f"agent.{k}": v for k, v in p.items()}, fields)
+
+        def act_fn(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            return sample_with(functional_call(template.policy, p, (obs,)), u)
+
+        batched_act = vmap(act_fn)
+        envs = make_batched_env(self.env_id, R * N, cfg.max_episode_steps)
+        raw = envs.reset([s for rs in self.run_seeds for s in rs.train_envs])
+        obs = encode_obs(obs_space, raw, dtype).reshape(R, N, -1)
+        draws = draws_per_env(spec.action_space)
+        gens = [torch.Generator().manual_seed(action_seed(rs.torch)) for rs in self.run_seeds]
+        chunks = torch.stack([new_chunk(g, N, draws) for g in gens])
+        chunk_pos = torch.zeros(R, dtype=torch.long)
+
+        episodic = algo.cadence == "episode"
+        t_idx = torch.zeros(R * N, dtype=torch.long)
+        ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
+        ep_count, env_steps, updates = (np.zeros(R, dtype=np.int64) for _ in range(3))
+        returns: list[list[float]] = [[] for _ in range(R)]
+        lengths: list[list[int]] = [[] for _ in range(R)]
+        cut: list[list[bool]] = [[] for _ in range(R)]
+        queue = _Queue(R)
+        traj: dict[str, torch.Tensor] = {}
+        traj_len = np.zeros(R * N, dtype=np.int64)
+        snapshots: dict[int, dict[str, torch.Tensor]] = {k: {n: torch.zeros_like(v) for n, v in params.items()}
+                                                         for k in self.snapshot_episodes}
+        snapped = {k: np.zeros(R, dtype=bool) for k in self.snapshot_episodes}
+        budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
+        bar = tqdm(total=R * budget_eps if budget_eps else R * budget_steps, disable=not self.progress,
+                   unit="ep" if budget_eps else "step", desc=f"{algo.name} ×{R}", mininterval=0.5)
+        start = time.perf_counter()
+
+        def learn(runs: np.ndarray, fields: dict[str, torch.Tensor | None]) -> None:
+            idx = torch.from_numpy(runs)
+            sub = {n: v[idx].requires_grad_(True) for n, v in params.items()}
+            values = tuple(fields[f] for f in FIELDS)
+            dims = tuple(None if v is None else 0 for v in values)
+            totals = vmap(loss_fn, in_dims=(0, *dims))(sub, *values)
+            grads = torch.autograd.grad(totals.sum(), list(sub.values()), allow_unused=True)
+            bad = ~torch.isfinite(totals)
+            for g in grads:
+                if g is not None:
+                    bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1))
+            if bad.any():
+                r = int(runs[int(bad.nonzero()[0, 0])])
+                raise TrainingError(f"'{algo.name}' on {self.env_id}: non-finite loss or gradient in run "
+                                    f"{r} (seed {self.seeds[r]}) at env step {env_steps[r]} (update {updates[r] + 1})")
+            with torch.no_grad():
+                optim.step(idx, {n: g for n, g in zip(sub, grads, strict=True) if g is not None})
+            updates[runs] += 1
+
+        def record(runs: np.ndarray, env_idx: np.ndarray, step: Any, actions: torch.Tensor) -> None:
+            """Bookkeeping for the envs ``env_idx`` of collecting ``runs`` after one step."""
+            k = len(runs)
+            next_obs = encode_obs(obs_space, step.final_obs, dtype)
+            rew = torch.as_tensor(step.reward, dtype=dtype)
+            term, trunc = torch.as_tensor(step.terminated), torch.as_tensor(step.truncated)
+            t = t_idx[env_idx]
+            o = obs[torch.from_numpy(runs)].reshape(k * N, -1)
+            done = step.terminated | step.truncated
+            if episodic:
+                self._append(traj, traj_len, env_idx, (o, actions.reshape(k * N, *actions.shape[2:]), rew, term,
+                                                      trunc, next_obs, t))
+                for e in env_idx[done]:
+                    T = int(traj_len[e])
+                    episode = Rollout(*(traj[f][e, :T].unsqueeze(1) for f in FIELDS[:-1]))
+                    traj_len[e] = 0
+                    queue.push(int(e // N), _stacked_batches(self.algos[e // N], episode))
+            else:
+                learn(runs, {"obs": o.reshape(k, 1, N, -1), "actions": actions.unsqueeze(1),
+                             "rewards": rew.reshape(k, 1, N), "terminated": term.reshape(k, 1, N),
+                             "truncated": trunc.reshape(k, 1, N), "next_obs": next_obs.reshape(k, 1, N, -1),
+                             "t": t.reshape(k, 1, N), "returns": None})
+            ep_ret[env_idx] += step.reward
+            ep_len[env_idx] += 1
+            for j in np.flatnonzero(done):
+                e, r = env_idx[j], env_idx[j] // N
+                returns[r].append(float(ep_ret[e]))
+                lengths[r].append(int(ep_len[e]))
+                cut[r].append(bool(step.truncated[j] and not step.terminated[j]))
+                ep_ret[e], ep_len[e] = 0.0, 0
+                ep_count[r] += 1
+            t_idx[env_idx] = torch.where(torch.from_numpy(done), 0, t + 1)
+            obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype).reshape(k, N, -1)
+
+        try:
+            while True:
+                settled = queue.empty()
+                for k_ep in self.snapshot_episodes:
+                    take = np.flatnonzero(settled & ~snapped[k_ep] & (ep_count >= k_ep))
+                    if len(take):
+                        for n, v in params.items():
+                            snapshots[k_ep][n][take] = v[take]
+                        snapped[k_ep][take] = True
+                budget_left = ep_count < budget_eps if budget_eps else env_steps < budget_steps
+                collecting = np.flatnonzero(settled & budget_left)
+                if not len(collecting) and settled.all():
+                    break
+                if len(collecting):
+                    rt = torch.from_numpy(collecting)
+                    stale = rt[chunk_pos[rt] == CHUNK_STEPS]
+                    for r in stale.tolist():
+                        chunks[r], chunk_pos[r] = new_chunk(gens[r], N, draws), 0
+                    u = chunks[rt, chunk_pos[rt]]
+                    chunk_pos[rt] += 1
+                    pol = {policy_names[n]: params[n][rt] for n in policy_names}
+                    with torch.no_grad():
+                        actions = batched_act(pol, obs[rt], u)
+                    env_idx = (collecting[:, None] * N + np.arange(N)).ravel()
+                    flat = actions.reshape(len(env_idx), *actions.shape[2:])
+                    step = envs.step(env_idx, to_env_actions(spec.action_space, flat))
+                    env_steps[collecting] += N
+                    before = int(ep_count.sum())
+                    record(collecting, env_idx, step, actions)
+                    bar.update(int(ep_count.sum()) - before if budget_eps else len(env_idx))
+                if episodic:
+                    stored = queue.pop_stored()
+                    busy = np.zeros(R, dtype=bool)
+                    if stored is not None:
+                        learn(*stored)
+                        busy[stored[0]] = True
+                    for group in queue.pop_listed(busy):
+                        learn(*group)
+        finally:
+            bar.close()
+            envs.close()
+        return PopulationResult(
+            algo.name, self.env_id, self.seeds, params,
+            [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
+            [np.asarray(x, dtype=bool) for x in cut],
+            env_steps, updates, time.perf_counter() - start, snapshots, template,
+        )
+
+    @staticmethod
+    def _append(traj: dict[str, torch.Tensor], lens: np.ndarray, env_idx: np.ndarray,
+                values: tuple[torch.Tensor, ...]) -> None:
+        """Write one step of ``values`` (``[k, ...]``) at each env's position, growing as needed."""
+        if not traj:
+            for f, v in zip(FIELDS[:-1], values, strict=True):
+                traj[f] = v.new_zeros((len(lens), 64, *v.shape[1:]))
+        cap = traj["rewards"].shape[1]
+        if lens[env_idx].max() >= cap:
+            for f, v in traj.items():
+                traj[f] = torch.cat([v, torch.zeros_like(v)], 1)
+        ei, pos = torch.from_numpy(env_idx), torch.from_numpy(lens[env_idx])
+        for f, v in zip(FIELDS[:-1], values, strict=True):
+            traj[f][ei, pos] = v
+        lens[env_idx] += 1
+
+
+def train_population(
+    algorithm: str | Algorithm,
+    env_id: str,
+    seeds: Sequence[int],
+    overrides: dict[str, Any] | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> PopulationResult:
+    """Train an installed algorithm by name (or a configured instance) for every seed at once."""
+    if isinstance(algorithm, str):
+        from pgzoo.registry import get_algorithm
+
+        cls = get_algorithm(algorithm)
+        algorithm = cls(cls.make_config(env_id, overrides))
+    return Population(algorithm, env_id, seeds, progress=progress, **kwargs).run()
+

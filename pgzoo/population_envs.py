@@ -1,0 +1,93 @@
+"""Many copies of one environment, any subset of which can be stepped at a time.
+
+Population training steps the environments of the runs that are collecting experience while
+the others are busy updating, so it needs what a gymnasium vector environment cannot do: step
+a subset. :class:`EnvList` does that for any gymnasium environment, one copy after another.
+An environment can offer a vectorised version: if its unwrapped class has a
+``make_batch(num_envs, max_episode_steps)`` class method returning a :class:`BatchedEnv`, that
+is used instead (it must behave exactly like the copies, time limit included).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from pgzoo.envs import make_env
+
+
+@dataclass
+class BatchStep:
+    """The outcome of stepping the environments ``idx``, in the order of ``idx``.
+
+    ``obs`` is the observation to act on next (a fresh episode's first one where an episode
+    ended); ``final_obs`` is the true S_{t+1} (equal to ``obs`` where no episode ended).
+    """
+
+    obs: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    final_obs: np.ndarray
+
+
+class BatchedEnv(Protocol):
+    """``num_envs`` copies of an environment; ended episodes restart in the same step."""
+
+    num_envs: int
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Reset copy i with seed ``seeds[i]``; return all first observations."""
+        ...
+
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> BatchStep:
+        """Step copies ``idx`` with ``actions`` (one per index); the others do not move."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class EnvList:
+    """:class:`BatchedEnv` for any gymnasium environment: a list of copies stepped in turn."""
+
+    def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None) -> None:
+        self.envs = [make_env(env_id, max_episode_steps) for _ in range(num_envs)]
+        self.num_envs = num_envs
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        return np.stack([np.asarray(env.reset(seed=int(s))[0]) for env, s in zip(self.envs, seeds, strict=True)])
+
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> BatchStep:
+        obs, rew, term, trunc, final = [], [], [], [], []
+        for i, a in zip(idx, actions, strict=True):
+            env = self.envs[i]
+            o, r, te, tr, _ = env.step(a)
+            final.append(np.asarray(o))
+            if te or tr:
+                o, _ = env.reset()
+            obs.append(np.asarray(o))
+            rew.append(r)
+            term.append(te)
+            trunc.append(tr)
+        return BatchStep(np.stack(obs), np.asarray(rew, dtype=np.float64), np.asarray(term, dtype=bool),
+                         np.asarray(trunc, dtype=bool), np.stack(final))
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
+def make_batched_env(env_id: str, num_envs: int, max_episode_steps: int | None = None) -> BatchedEnv:
+    """The environment's own vectorised :class:`BatchedEnv` if it has one, else an :class:`EnvList`."""
+    probe = make_env(env_id, max_episode_steps)
+    try:
+        make_batch = getattr(type(probe.unwrapped), "make_batch", None)
+        limit = max_episode_steps or (probe.spec.max_episode_steps if probe.spec else None)
+    finally:
+        probe.close()
+    if make_batch is not None:
+        return make_batch(num_envs, limit)
+    return EnvList(env_id, num_envs, max_episode_steps)

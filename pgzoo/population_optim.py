@@ -1,0 +1,90 @@
+"""Optimisers over stacked parameters ``[R, ...]``: one independent optimiser per run.
+
+Each mirrors one ``torch.optim`` optimiser step for step: run r's rows follow exactly the
+updates that optimiser would make on run r's parameters alone. A step touches only the runs
+it is given; the others keep their parameters *and* their state (Adam's moments and step
+count do not advance for a run that had nothing to learn from).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from pgzoo.errors import UsageError
+
+
+def _per_run(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Reshape a ``[k]`` vector to broadcast against ``[k, ...]``."""
+    return x.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+class StackedOptimizer:
+    """Per-run step sizes ``lr[name]`` (``[R]``) for each stacked parameter ``name``."""
+
+    def __init__(self, params: dict[str, torch.Tensor], lr: dict[str, torch.Tensor]) -> None:
+        self.params, self.lr = params, lr
+
+    def step(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> None:  # pragma: no cover
+        """Update the rows ``idx`` of every parameter with their gradients ``grads`` (``[k, ...]``)."""
+        raise NotImplementedError
+
+
+class StackedSGD(StackedOptimizer):
+    """Plain SGD: θ ← θ − α g."""
+
+    def step(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> None:
+        for name, g in grads.items():
+            p = self.params[name]
+            p[idx] = p[idx] - _per_run(self.lr[name][idx], g) * g
+
+
+class StackedAdam(StackedOptimizer):
+    """Adam (``torch.optim.Adam`` without weight decay or AMSGrad), with per-run step counts."""
+
+    def __init__(self, params: dict[str, torch.Tensor], lr: dict[str, torch.Tensor],
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        super().__init__(params, lr)
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.m = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.v = {k: torch.zeros_like(v) for k, v in params.items()}
+        self.steps = {k: torch.zeros(v.shape[0], dtype=torch.float64) for k, v in params.items()}
+
+    def step(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> None:
+        b1, b2 = self.beta1, self.beta2
+        for name, g in grads.items():
+            p, m, v = self.params[name], self.m[name], self.v[name]
+            n = self.steps[name][idx] + 1
+            self.steps[name][idx] = n
+            m_new = torch.lerp(m[idx], g, 1 - b1)
+            v_new = v[idx] * b2 + (1 - b2) * g * g
+            m[idx], v[idx] = m_new, v_new
+            step_size = _per_run((self.lr[name][idx].double() / (1 - b1**n)).to(p.dtype), g)
+            bc2_sqrt = _per_run(torch.sqrt(1 - b2**n).to(p.dtype), g)
+            denom = v_new.sqrt() / bc2_sqrt + self.eps
+            p[idx] = p[idx] - step_size * m_new / denom
+
+
+def stacked_optimizer(
+    optimizers: list[torch.optim.Optimizer], names: dict[int, str], params: dict[str, torch.Tensor]
+) -> StackedOptimizer:
+    """The stacked twin of per-run optimisers (one per run, all of one kind and settings but α).
+
+    ``names`` maps ``id()`` of each run's parameter tensors to the stacked parameter's name.
+    """
+    first = optimizers[0]
+    kind = type(first)
+    lr = {k: torch.empty(len(optimizers), dtype=torch.float64) for k in params}
+    for r, opt in enumerate(optimizers):
+        if type(opt) is not kind:
+            raise UsageError("population members must use the same optimiser")
+        for group in opt.param_groups:
+            for p in group["params"]:
+                lr[names[id(p)]][r] = group["lr"]
+    lr = {k: v.to(next(iter(params.values())).dtype) for k, v in lr.items()}
+    group = first.param_groups[0]
+    if kind is torch.optim.SGD and not group.get("momentum") and not group.get("weight_decay"):
+        return StackedSGD(params, lr)
+    if kind is torch.optim.Adam and not group.get("weight_decay") and not group.get("amsgrad"):
+        return StackedAdam(params, lr, tuple(group["betas"]), group["eps"])
+    raise UsageError(f"population training supports plain SGD and Adam, not {kind.__name__} with {group}")

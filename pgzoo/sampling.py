@@ -1,0 +1,83 @@
+"""Action sampling from a per-run stream of uniform numbers.
+
+Training samples A ~ π(·|S,θ) by inverse transform from uniforms U ∈ [0, 1) that come from a
+generator of the run's own, drawn in fixed chunks. The single-run trainer and population
+training (:mod:`pgzoo.population`) use the same stream and the same transform, so one seed
+gives the same actions whether the run is trained alone or as a member of a population.
+
+Supported distributions: ``Categorical`` (inverse CDF) and ``Normal`` / ``Independent(Normal)``
+(μ + σ·Φ⁻¹(U)). Any other distribution falls back to its own ``sample()`` on torch's global
+generator (and such a policy cannot be trained as a population).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.distributions import Categorical, Distribution, Independent, Normal
+
+CHUNK_STEPS = 256
+"""Env steps' worth of uniforms drawn from the generator at a time (part of the stream's definition)."""
+
+
+def action_seed(torch_seed: int) -> int:
+    """The seed of a run's action stream, derived from (and independent of) its torch seed."""
+    return int(np.random.SeedSequence([torch_seed, 0xAC7]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def draws_per_env(action_space: object) -> int:
+    """How many uniforms one action takes: 1 for a discrete action, the size of a Box action."""
+    shape = getattr(action_space, "shape", ()) or ()
+    return max(1, math.prod(shape)) if shape else 1
+
+
+def new_chunk(generator: torch.Generator, num_envs: int, draws: int) -> torch.Tensor:
+    """The next ``[CHUNK_STEPS, num_envs, draws]`` float64 uniforms of a stream."""
+    return torch.rand(CHUNK_STEPS, num_envs, draws, generator=generator, dtype=torch.float64)
+
+
+class ActionStream:
+    """One run's uniforms: ``next()`` gives ``[num_envs, draws]`` for one env step."""
+
+    def __init__(self, torch_seed: int, num_envs: int, draws: int = 1) -> None:
+        self.generator = torch.Generator().manual_seed(action_seed(torch_seed))
+        self.num_envs, self.draws = num_envs, draws
+        self.chunk = new_chunk(self.generator, num_envs, draws)
+        self.pos = 0
+
+    def next(self) -> torch.Tensor:
+        if self.pos == CHUNK_STEPS:
+            self.chunk, self.pos = new_chunk(self.generator, self.num_envs, self.draws), 0
+        self.pos += 1
+        return self.chunk[self.pos - 1]
+
+
+def supports_stream(dist: Distribution) -> bool:
+    """Whether :func:`sample_with` can sample ``dist`` from uniforms."""
+    base = dist.base_dist if isinstance(dist, Independent) else dist
+    return isinstance(base, Categorical | Normal)
+
+
+def sample_with(dist: Distribution, u: torch.Tensor) -> torch.Tensor:
+    """Sample ``dist`` by inverse transform of the uniforms ``u`` (``[*batch, draws]``).
+
+    Categorical: the smallest a with U < F(a) (F the CDF, normalised so F(last) = 1).
+    Normal: μ + σ Φ⁻¹(U). Works under ``torch.func.vmap``.
+    """
+    base = dist.base_dist if isinstance(dist, Independent) else dist
+    if isinstance(base, Categorical):
+        cdf = base.probs.cumsum(-1)
+        cdf = cdf / cdf[..., -1:]
+        return (cdf <= u[..., :1].to(cdf.dtype)).sum(-1)
+    if isinstance(base, Normal):
+        z = torch.special.ndtri(u.clamp_min(1e-300)).to(base.loc.dtype).reshape(base.loc.shape)
+        return base.loc + base.scale * z
+    return dist.sample()
+
+
+@torch.no_grad()
+def act(policy: torch.nn.Module, obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """A ~ π(·|obs) sampled from the uniforms ``u`` of an :class:`ActionStream`."""
+    return sample_with(policy(obs), u)

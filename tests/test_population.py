@@ -1,0 +1,90 @@
+"""Population training reproduces, run for run, what each seed gives trained alone."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pgzoo.population import Population, population_blocker
+from pgzoo.registry import get_registry
+from pgzoo.trainer import Trainer
+
+BUILT_IN = ["reinforce", "reinforce-baseline", "actor-critic"]
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one intra-op thread is faster, and much faster on a loaded machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _assert_population_matches_single(name: str, env_id: str, overrides: dict, seeds=SEEDS) -> None:
+    cls = get_registry().algorithm(name)
+    algo = cls(cls.make_config(env_id, overrides))
+    if population_blocker(algo):
+        pytest.skip(population_blocker(algo))
+    pop = Population(algo, env_id, seeds, dtype=torch.float64).run()
+    lengths = set()
+    for r, seed in enumerate(seeds):
+        alone = Trainer(algo, env_id, seed, progress=False, dtype=torch.float64).run()
+        assert [e["return"] for e in alone.episodes] == pop.episode_returns[r].tolist()
+        lengths.add(tuple(e["length"] for e in alone.episodes))
+        for pname, p in alone.agent.named_parameters():
+            torch.testing.assert_close(pop.params[pname][r], p.detach(), rtol=1e-9, atol=1e-12)
+    assert len(lengths) == len(seeds), "the runs' episodes should end at different times"
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_book_setting_matches_single_runs(name: str) -> None:
+    """ShortCorridor, the book's plain SGD and sequential updates, episodes of varying length."""
+    _assert_population_matches_single(name, "ShortCorridor-v0", {"total_episodes": 6, "eval_episodes": 1})
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_mlp_adam_several_envs_match_single_runs(name: str) -> None:
+    """CartPole, MLPs, Adam, two environments per run, a step budget."""
+    overrides = {"policy": "mlp", "optimizer": "adam", "num_envs": 2, "total_steps": 240, "sequential": False,
+                 "eval_episodes": 1}
+    cls = get_registry().algorithm(name)
+    if "sequential" not in cls.Config.model_fields:
+        overrides.pop("sequential")
+    if cls.uses_value:
+        overrides["value"] = "mlp"
+    _assert_population_matches_single(name, "CartPole-v1", overrides)
+
+
+def test_any_installed_algorithm_matches_or_declares_why_not() -> None:
+    """Every installed algorithm either trains as a population exactly or names its blocker."""
+    for name, cls in sorted(get_registry().algorithms.items()):
+        if name in BUILT_IN:
+            continue
+        algo = cls(cls.make_config("ShortCorridor-v0", {"total_episodes": 3}))
+        if population_blocker(algo) is None and "discrete" in cls.action_spaces:
+            _assert_population_matches_single(name, "ShortCorridor-v0", {"total_episodes": 3, "eval_episodes": 1},
+                                              seeds=(0, 1))
+
+
+def test_members_with_different_step_sizes_match_their_single_runs() -> None:
+    cls = get_registry().algorithm("reinforce")
+    algos = [cls(cls.make_config("ShortCorridor-v0", {"total_episodes": 5, "eval_episodes": 1,
+                                                                  "alpha_theta": 2.0**-k}))
+             for k in (8, 10)]
+    pop = Population(algos, "ShortCorridor-v0", (5, 5), dtype=torch.float64).run()
+    for r, algo in enumerate(algos):
+        alone = Trainer(algo, "ShortCorridor-v0", 5, progress=False, dtype=torch.float64).run()
+        torch.testing.assert_close(pop.params["policy.theta"][r], alone.agent.policy.theta.detach())
+    assert not torch.equal(pop.params["policy.theta"][0], pop.params["policy.theta"][1])
+
+
+def test_snapshots_are_the_parameters_after_that_episode() -> None:
+    cls = get_registry().algorithm("reinforce")
+    short = cls(cls.make_config("ShortCorridor-v0", {"total_episodes": 3}))
+    full = cls(cls.make_config("ShortCorridor-v0", {"total_episodes": 6}))
+    after3 = Population(short, "ShortCorridor-v0", SEEDS, dtype=torch.float64).run().params["policy.theta"]
+    pop = Population(full, "ShortCorridor-v0", SEEDS, dtype=torch.float64, snapshot_episodes=(3, 6)).run()
+    torch.testing.assert_close(pop.snapshots[3]["policy.theta"], after3)
+    torch.testing.assert_close(pop.snapshots[6]["policy.theta"], pop.params["policy.theta"])

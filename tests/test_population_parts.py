@@ -1,0 +1,70 @@
+"""The parts of population training: stacked optimisers, batched environments, action streams."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pgzoo.population import Population
+from pgzoo.population_envs import EnvList, make_batched_env
+from pgzoo.population_optim import StackedAdam, StackedSGD, stacked_optimizer
+from pgzoo.registry import get_registry
+from pgzoo.sampling import ActionStream, sample_with
+
+
+@pytest.mark.parametrize("kind", ["sgd", "adam"])
+def test_stacked_optimizer_matches_torch_and_masked_runs_keep_state(kind: str) -> None:
+    torch.manual_seed(0)
+    R, lrs = 3, [0.1, 0.01, 0.05]
+    singles = [torch.nn.Parameter(torch.randn(4, dtype=torch.float64)) for _ in range(R)]
+    make = torch.optim.Adam if kind == "adam" else torch.optim.SGD
+    opts = [make([p], lr=lr) for p, lr in zip(singles, lrs, strict=True)]
+    stacked = {"w": torch.stack([p.detach() for p in singles]).clone()}
+    opt = stacked_optimizer(opts, {id(p): "w" for p in singles}, stacked)
+    assert isinstance(opt, StackedAdam if kind == "adam" else StackedSGD)
+    for step in range(6):
+        active = [r for r in range(R) if (step + r) % 3]  # every run skips some steps
+        grads = torch.randn(R, 4, dtype=torch.float64)
+        for r in active:
+            opts[r].zero_grad()
+            singles[r].grad = grads[r].clone()
+            opts[r].step()
+        opt.step(torch.tensor(active), {"w": grads[active]})
+        for r in range(R):
+            torch.testing.assert_close(stacked["w"][r], singles[r].detach())
+
+
+def test_short_corridor_batch_behaves_like_its_copies() -> None:
+    batch = make_batched_env("ShortCorridor-v0", 4, max_episode_steps=7)
+    assert not isinstance(batch, EnvList), "ShortCorridor-v0 offers a vectorised batch"
+    copies = EnvList("ShortCorridor-v0", 4, max_episode_steps=7)
+    rng = np.random.default_rng(0)
+    np.testing.assert_array_equal(batch.reset([1, 2, 3, 4]), copies.reset([1, 2, 3, 4]))
+    for _ in range(60):
+        idx = np.flatnonzero(rng.random(4) < 0.7)
+        if not len(idx):
+            continue
+        actions = rng.integers(0, 2, len(idx))
+        a, b = batch.step(idx, actions), copies.step(idx, actions)
+        for f in ("obs", "reward", "terminated", "truncated", "final_obs"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+def test_inverse_transform_sampling_has_the_right_frequencies() -> None:
+    stream = ActionStream(0, 4000)
+    dist = torch.distributions.Categorical(probs=torch.tensor([0.2, 0.0, 0.5, 0.3]).expand(4000, 4))
+    counts = np.bincount(sample_with(dist, stream.next()).numpy(), minlength=4) / 4000
+    np.testing.assert_allclose(counts, [0.2, 0.0, 0.5, 0.3], atol=0.03)
+    normal = sample_with(torch.distributions.Normal(torch.full((4000,), 2.0), 3.0), stream.next())
+    assert abs(float(normal.mean()) - 2.0) < 0.2 and abs(float(normal.std()) - 3.0) < 0.2
+
+
+def test_members_must_differ_only_in_step_sizes() -> None:
+    from pgzoo.errors import UsageError
+
+    cls = get_registry().algorithm("reinforce")
+    a = cls(cls.make_config("ShortCorridor-v0", {"gamma": 1.0}))
+    b = cls(cls.make_config("ShortCorridor-v0", {"gamma": 0.9}))
+    with pytest.raises(UsageError, match="step sizes"):
+        Population([a, b], "ShortCorridor-v0", (0, 1))
