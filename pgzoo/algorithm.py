@@ -75,7 +75,15 @@ class Algorithm:
                 f"'{self.name}' supports {', '.join(self.action_spaces)} actions; "
                 f"{spec.env_id} has {spec.action_kind} actions"
             )
-        return Agent(self.build_policy(spec), self.build_value(spec) if self.uses_value else None)
+        return Agent(self.build_policy(spec), self.critic(self.build_value(spec)) if self.uses_value else None)
+
+    def critic(self, value: ValueFunction) -> ValueFunction:
+        """The value module the loss sees, built around v̂ (the default is v̂ itself).
+
+        An algorithm that learns more than v̂ with the critic (e.g. the average reward R̄ of
+        §13.6) wraps it here; ``pgzoo verify`` builds its agents through this too.
+        """
+        return value
 
     def build_policy(self, spec: EnvSpec) -> Policy:
         cfg = self.config

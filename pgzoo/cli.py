@@ -85,6 +85,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pgzoo.registry import check_env_id
     from pgzoo.trainer import Trainer
 
+    import torch
+
+    if args.threads < 1:
+        raise UsageError(f"--threads must be at least 1 (got {args.threads})")
+    torch.set_num_threads(args.threads)
     cls = _registry().algorithm(args.algorithm)
     check_env_id(args.env)
     config = cls.make_config(args.env, _config_values(args))
@@ -134,9 +139,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:
-        print(f"{'algorithm':<22} {'variant':<12} {'case':<16} {'max |Δ|':>10}  ok")
+        print(f"{'algorithm':<24} {'variant':<12} {'case':<16} {'max |Δ|':>10}  ok")
         for r in results:
-            print(f"{r.algorithm:<22} {r.variant:<12} {r.case:<16} {r.max_abs_diff:>10.2e}  {'yes' if r.ok else 'NO'}")
+            print(f"{r.algorithm:<24} {r.variant:<12} {r.case:<16} {r.max_abs_diff:>10.2e}  {'yes' if r.ok else 'NO'}")
         bad = sum(not r.ok for r in results)
         print(f"{len(results) - bad} of {len(results)} checks match the book's update (tolerance {TOLERANCE:g}).")
     return 0 if results and all(r.ok for r in results) else 1
@@ -202,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--config", metavar="FILE.toml", help="config values from a TOML file")
     s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for small models)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")

@@ -44,6 +44,8 @@ class AlgorithmConfig(BaseModel):
     total_steps: int = Field(100_000, ge=1, description="training budget in env steps")
     total_episodes: int | None = Field(None, ge=1, description="budget in episodes (wins over steps)")
     eval_episodes: int = Field(10, ge=1, description="evaluation episodes at the end")
+    eval_steps: int = Field(10_000, ge=1, description="steps of one evaluation run on a continuing task")
+    reward_window: int = Field(1_000, ge=1, description="env steps per metrics row on a continuing task")
 
     @model_validator(mode="after")
     def _init_theta_needs_linear_policy(self) -> AlgorithmConfig:

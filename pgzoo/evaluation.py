@@ -18,18 +18,22 @@ def evaluate(
     seeds: Sequence[int],
     deterministic: bool = False,
     max_episode_steps: int | None = None,
+    continuing_steps: int | None = None,
 ) -> list[float]:
     """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``).
 
-    Runs on a forked torch random stream, so evaluating does not change what training samples.
+    For a continuing task, pass ``continuing_steps``: each seed then scores the average reward
+    per step over that many steps. Runs on a forked torch random stream, so evaluating does
+    not change what training samples.
     """
     with torch.random.fork_rng(devices=[]):
-        return _evaluate(policy, env_id, seeds, deterministic, max_episode_steps)
+        return _evaluate(policy, env_id, seeds, deterministic, max_episode_steps, continuing_steps)
 
 
 @torch.no_grad()
 def _evaluate(
-    policy: Policy, env_id: str, seeds: Sequence[int], deterministic: bool, max_episode_steps: int | None
+    policy: Policy, env_id: str, seeds: Sequence[int], deterministic: bool, max_episode_steps: int | None,
+    continuing_steps: int | None,
 ) -> list[float]:
     env = make_env(env_id, max_episode_steps)
     dtype = next(policy.parameters()).dtype
@@ -37,13 +41,14 @@ def _evaluate(
     try:
         for seed in seeds:
             obs, _ = env.reset(seed=int(seed))
-            total, done = 0.0, False
-            while not done:
+            total, done, steps = 0.0, False, 0
+            while not done and (continuing_steps is None or steps < continuing_steps):
                 action = policy.act(encode_obs(env.observation_space, obs, dtype), deterministic)
                 obs, reward, terminated, truncated, _ = env.step(to_env_actions(env.action_space, action))
                 total += float(reward)
                 done = terminated or truncated
-            returns.append(total)
+                steps += 1
+            returns.append(total / steps if continuing_steps else total)
     finally:
         env.close()
     return returns

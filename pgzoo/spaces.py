@@ -68,6 +68,8 @@ class EnvSpec:
     observation_space: gym.Space
     action_space: gym.Space
     state_action_features: torch.nn.Module | None = None
+    continuing: bool = False
+    """A continuing task (``metadata["continuing"]``): no episodes; scored by reward per step."""
 
     @property
     def obs_dim(self) -> int:
@@ -97,4 +99,5 @@ class EnvSpec:
         else:
             obs_space, act_space, inner = env.observation_space, env.action_space, env
         make_features = getattr(inner.unwrapped, "state_action_features", None) if inner else None
-        return cls(env_id, obs_space, act_space, make_features() if make_features else None)
+        continuing = bool(inner.unwrapped.metadata.get("continuing", False)) if inner else False
+        return cls(env_id, obs_space, act_space, make_features() if make_features else None, continuing)

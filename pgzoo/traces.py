@@ -22,6 +22,13 @@ def per_env_gradients(
     ``fn(module, params, sample)`` computes a scalar for one environment's ``sample`` (the
     inputs without their leading N axis) with ``functional_call(module, params, ...)``.
     """
+    if inputs[0].shape[0] == 1:  # one environment: plain autograd, no vmap overhead
+        named = dict(module.named_parameters())
+        with torch.enable_grad():
+            out = fn(module, named, tuple(x[0] for x in inputs))
+        grads = torch.autograd.grad(out, list(named.values()), allow_unused=True)
+        return {k: (torch.zeros_like(p) if g is None else g)[None] for (k, p), g in zip(named.items(), grads,
+                                                                                       strict=True)}
     params = {k: v.detach() for k, v in module.named_parameters()}
 
     def one(p: dict[str, torch.Tensor], *sample: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ import torch
 from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm
-from pgzoo.envs import make_vec_env, true_next_obs
-from pgzoo.errors import NonFiniteLossError, PgzooError
+from pgzoo.envs import EnvBatch
+from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
 from pgzoo.evaluation import evaluate, summarize
 from pgzoo.rollout import Rollout
 from pgzoo.rundir import MetricsWriter, save_model, write_json
@@ -53,8 +53,10 @@ class _EpisodeBuffers:
     def __init__(self, num_envs: int) -> None:
         self.steps: list[list[tuple]] = [[] for _ in range(num_envs)]
 
-    def add(self, i: int, step: tuple) -> None:
-        self.steps[i].append(step)
+    def add_all(self, *columns: torch.Tensor) -> None:
+        """Append one step to every environment's list, from tensors ``[num_envs, ...]``."""
+        for steps, step in zip(self.steps, zip(*(c.unbind(0) for c in columns), strict=True), strict=True):
+            steps.append(step)
 
     def pop(self, i: int) -> Rollout:
         cols = list(zip(*self.steps[i], strict=True))
@@ -86,10 +88,16 @@ class Trainer:
         self.out_dir = Path(out_dir) if out_dir else None
         self.progress, self.dtype, self.schedule = progress, dtype, schedule
         self.curve: list[dict[str, float]] = []
+        self.continuing = False
+
+    def _evaluate(self, policy: torch.nn.Module, seeds: tuple[int, ...], deterministic: bool) -> list[float]:
+        """Episode returns, or for a continuing task average rewards per step over ``eval_steps``."""
+        return evaluate(policy, self.env_id, seeds, deterministic, self.cfg.max_episode_steps,
+                        self.cfg.eval_steps if self.continuing else None)
 
     def _evaluate_point(self, policy: torch.nn.Module, env_steps: int, seeds: tuple[int, ...]) -> None:
-        stoch = evaluate(policy, self.env_id, seeds, False, self.cfg.max_episode_steps)
-        greedy = evaluate(policy, self.env_id, seeds, True, self.cfg.max_episode_steps)
+        stoch = self._evaluate(policy, seeds, False)
+        greedy = self._evaluate(policy, seeds, True)
         self.curve.append({"env_steps": env_steps, "return_mean": summarize(stoch)[0],
                            "return_mean_deterministic": summarize(greedy)[0]})
 
@@ -102,8 +110,12 @@ class Trainer:
         n_eval = max(cfg.eval_episodes, self.schedule.episodes if self.schedule else 0)
         seeds = derive_seeds(self.seed, cfg.num_envs, n_eval)
         seed_everything(seeds.torch)
-        envs = make_vec_env(self.env_id, cfg.num_envs, cfg.max_episode_steps)
-        spec = EnvSpec.from_env(envs, self.env_id)
+        envs = EnvBatch(self.env_id, cfg.num_envs, cfg.max_episode_steps)
+        spec = EnvSpec.from_env(envs.envs[0], self.env_id)
+        self.continuing = spec.continuing
+        if self.continuing and cfg.total_episodes:
+            envs.close()
+            raise UsageError(f"{self.env_id} is a continuing task with no episodes: give a budget in steps")
         agent = algo.build_agent(spec).to(self.dtype)
         optimizer = algo.make_optimizer(agent)
         if self.out_dir:
@@ -116,8 +128,7 @@ class Trainer:
 
         n = cfg.num_envs
         obs_space = spec.observation_space
-        raw_obs, _ = envs.reset(seed=list(seeds.train_envs))
-        obs = encode_obs(obs_space, raw_obs, self.dtype)
+        obs = encode_obs(obs_space, envs.reset(seeds.train_envs), self.dtype)
         stream = ActionStream(seeds.torch, n, draws_per_env(spec.action_space))
         t_idx = torch.zeros(n, dtype=torch.long)
         ep_return, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
@@ -148,11 +159,13 @@ class Trainer:
 
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
-                actions = act(agent.policy, obs, stream.next())
-                env_actions = to_env_actions(envs.single_action_space, actions)
-                raw_next, reward, terminated, truncated, info = envs.step(env_actions)
+                with torch.inference_mode():  # acting needs no autograd at all
+                    actions = act(agent.policy, obs, stream.next())
+                raw_next, raw_true_next, reward, terminated, truncated = envs.step(
+                    to_env_actions(envs.action_space, actions))
+                actions = actions.clone()  # a normal tensor: the loss differentiates ln π(actions|obs)
                 done = terminated | truncated
-                next_obs = encode_obs(obs_space, true_next_obs(raw_next, done, info), self.dtype)
+                next_obs = encode_obs(obs_space, raw_true_next, self.dtype)
                 rew_t = torch.as_tensor(reward, dtype=self.dtype)
                 term_t, trunc_t = torch.as_tensor(terminated), torch.as_tensor(truncated)
                 env_steps += n
@@ -160,12 +173,22 @@ class Trainer:
                     step_update(Rollout(obs[None], actions[None], rew_t[None], term_t[None], trunc_t[None],
                                         next_obs[None], t_idx[None]))
                 else:
-                    for i in range(n):
-                        buffers.add(i, (obs[i], actions[i], rew_t[i], term_t[i], trunc_t[i], next_obs[i], t_idx[i]))
+                    buffers.add_all(obs, actions, rew_t, term_t, trunc_t, next_obs, t_idx)
                     for i in np.flatnonzero(done):
                         step_update(buffers.pop(i))
                 ep_return += reward
                 ep_len += 1
+                if self.continuing and env_steps >= (len(episodes) + 1) * cfg.reward_window:
+                    # no episodes: one row per window, its return the average reward per step
+                    window_steps = int(ep_len.sum())
+                    row = {"episode": len(episodes) + 1, "env_steps": env_steps,
+                           "return": float(ep_return.sum()) / window_steps, "length": window_steps,
+                           "wall_s": round(time.perf_counter() - start, 4)}
+                    episodes.append(row)
+                    metrics.write(row)
+                    recent.append(row["return"])
+                    bar.set_postfix(avg_r=f"{row['return']:.3f}", refresh=False)
+                    ep_return[:], ep_len[:] = 0.0, 0
                 for i in np.flatnonzero(done):
                     row = {"episode": len(episodes) + 1, "env_steps": env_steps, "return": float(ep_return[i]),
                            "length": int(ep_len[i]), "wall_s": round(time.perf_counter() - start, 4)}
@@ -182,7 +205,8 @@ class Trainer:
                     t_idx = torch.where(torch.as_tensor(done), 0, t_idx + 1)
                 else:
                     t_idx = t_idx + 1
-                obs = encode_obs(obs_space, raw_next, self.dtype)
+                # S_{t+1} is also the state to act in next, unless an environment was reset
+                obs = next_obs if raw_true_next is raw_next else encode_obs(obs_space, raw_next, self.dtype)
                 if next_eval is not None and env_steps >= next_eval:
                     t0 = time.perf_counter()
                     self._evaluate_point(agent.policy, env_steps, curve_seeds)
@@ -196,8 +220,8 @@ class Trainer:
         if self.schedule and (not self.curve or self.curve[-1]["env_steps"] != env_steps):
             self._evaluate_point(agent.policy, env_steps, curve_seeds)
 
-        eval_returns = evaluate(agent.policy, self.env_id, seeds.eval_envs, False, cfg.max_episode_steps)
-        greedy_returns = evaluate(agent.policy, self.env_id, seeds.eval_envs, True, cfg.max_episode_steps)
+        eval_returns = self._evaluate(agent.policy, seeds.eval_envs, False)
+        greedy_returns = self._evaluate(agent.policy, seeds.eval_envs, True)
         mean, std = summarize(eval_returns)
         gmean, gstd = summarize(greedy_returns)
         summary = {

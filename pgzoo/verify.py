@@ -95,7 +95,7 @@ def short_corridor_case(rng: np.random.Generator, cadence: str, num_envs: int, w
     )
 
 
-def agent_for(case: BookCase) -> Agent:
+def agent_for(case: BookCase, algo: Algorithm) -> Agent:
     """The torch agent of a case: linear soft-max on its x(s,a), linear v̂ on its x(s), float64."""
     x_sa = torch.as_tensor(case.x_sa, dtype=torch.float64)
     policy = LinearSoftmaxPolicy(StateActionTable(x_sa)).double()
@@ -104,7 +104,7 @@ def agent_for(case: BookCase) -> Agent:
         policy.theta.copy_(torch.as_tensor(case.theta))
         if case.w is not None:
             value.w.copy_(torch.as_tensor(case.w))
-    return Agent(policy, value if case.w is not None else None)
+    return Agent(policy, algo.critic(value).double() if case.w is not None else None)
 
 
 def rollouts_for(case: BookCase, cadence: str) -> Iterator[Rollout]:
@@ -133,14 +133,18 @@ def check(algo_cls: type[Algorithm], variant: str, overrides: dict[str, Any], ca
     case = make_case(np.random.default_rng(seed), algo.cadence, num_envs, algo.uses_value)
     if case is None:
         return None
-    agent = agent_for(case)
+    agent = agent_for(case, algo)
     optimizer = algo.make_optimizer(agent)
     for rollout in rollouts_for(case, algo.cadence):
         algo.update(agent, optimizer, rollout)
-    theta_book, w_book = algo.book_update(case)
+    theta_book, w_book, *extras = algo.book_update(case)
+    state = agent.state_dict()
     diffs = [np.abs(agent.policy.theta.detach().numpy() - theta_book).max()]
     if agent.value is not None:
-        diffs.append(np.abs(agent.value.w.detach().numpy() - w_book).max())
+        [w_name] = [k for k in state if k.startswith("value.") and k.endswith(".w")]
+        diffs.append(np.abs(state[w_name].numpy() - w_book).max())
+    for name, book_value in (extras[0] if extras else {}).items():  # e.g. the average reward R̄
+        diffs.append(np.abs(state[name].numpy() - book_value).max())
     diff = float(max(diffs))
     return VerifyResult(algo_cls.name, variant, case_name, diff, diff <= TOLERANCE)
 

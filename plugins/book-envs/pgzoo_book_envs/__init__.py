@@ -10,3 +10,5 @@ def register_envs(register) -> None:
     # Episodes under p ≈ 0 or 1 can be endless (Example 13.1): a generous cap, overridable.
     register("ShortCorridor-v0", entry_point="pgzoo_book_envs.short_corridor:ShortCorridorEnv",
              max_episode_steps=1000)
+    # Example 10.2: a continuing task (never terminates, no time limit).
+    register("AccessControl-v0", entry_point="pgzoo_book_envs.access_control:AccessControlEnv")
