@@ -82,10 +82,10 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from pgzoo.registry import check_env_id
     from pgzoo.trainer import Trainer
-
-    import torch
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
