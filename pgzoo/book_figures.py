@@ -1,0 +1,204 @@
+"""Reproductions of the book's learning-curve figures (Figures 13.1 and 13.2), as suites.
+
+A folder holds a ``suite.toml`` with ``kind = "book-figure"``: one environment, a number of
+independent runs of a number of episodes each, and the lines of the figure (an algorithm
+with its hyperparameters each). Running it trains every line's runs — as populations
+(:mod:`pgzoo.population`; the lines of one algorithm that differ only in step sizes share
+one population) or, with ``population = false``, one run after another with the trainer —
+and writes into the folder:
+
+- ``runs.npz``: per line, every run's total reward and length per episode, which episodes
+  hit the time limit, and p(right) (the probability of action 0 in the first state) after
+  the episodes listed in ``p_after``;
+- ``figure.png``, ``table.md`` and ``table.json`` (see :mod:`pgzoo.book_figures_report`).
+
+Usage: ``python -m pgzoo.book_figures leaderboards/book-13.1 leaderboards/book-13.2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch.func import functional_call, vmap
+
+from pgzoo.config import build_config, load_toml
+from pgzoo.errors import UsageError
+from pgzoo.population import Population, PopulationResult
+from pgzoo.registry import get_algorithm
+from pgzoo.spaces import encode_obs
+from pgzoo.trainer import Trainer
+
+FIGURE_KIND = "book-figure"
+EXAMPLE_KIND = "book-example"
+
+
+class Line(BaseModel):
+    """One curve of the figure: an algorithm with its hyperparameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: str
+    algorithm: str
+    hyperparams: dict[str, Any] = Field(default_factory=dict)
+
+
+class FigureSuite(BaseModel):
+    """The contents of a book figure's ``suite.toml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str = Field(FIGURE_KIND, pattern=f"^{FIGURE_KIND}$")
+    name: str
+    title: str
+    description: str = ""
+    env: str
+    runs: int = Field(100, ge=1)
+    episodes: int = Field(1000, ge=1)
+    max_episode_steps: int = Field(1000, ge=1, description="cap on episode length, stated in the table")
+    reference: float | None = Field(None, description="dashed line (e.g. v*(s0))")
+    reference_label: str = ""
+    windows: list[tuple[int, int]] = Field(default_factory=list, description="episode ranges (inclusive) for the table")
+    p_after: list[int] = Field(default_factory=list, description="episodes after which to report p(right)")
+    population: bool = Field(True, description="train the runs of a line as one population")
+    lines: list[Line] = Field(min_length=1)
+
+
+def load_suite(folder: str | Path) -> FigureSuite:
+    """Read and validate ``folder/suite.toml`` (a :class:`FigureSuite`)."""
+    return build_config(FigureSuite, load_toml(Path(folder) / "suite.toml"), f"{folder}/suite.toml")
+
+
+def is_book_suite(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a book figure or example (rather than a leaderboard suite)."""
+    path = Path(folder) / "suite.toml"
+    return path.is_file() and load_toml(path).get("kind") in (FIGURE_KIND, EXAMPLE_KIND)
+
+
+def _algorithm(suite: FigureSuite, line: Line, episodes: int) -> Any:
+    cls = get_algorithm(line.algorithm)
+    overrides = {**line.hyperparams, "total_episodes": episodes, "max_episode_steps": suite.max_episode_steps,
+                 "eval_episodes": 1}
+    return cls(cls.make_config(suite.env, overrides))
+
+
+def p_right(result: PopulationResult, params: dict[str, torch.Tensor]) -> np.ndarray:
+    """π(action 0 | first state) of every run, for stacked ``params`` of ``result``'s agent."""
+    policy = result.template.policy
+    from pgzoo.envs import make_env
+
+    env = make_env(result.env_id)
+    obs0 = encode_obs(env.observation_space, env.reset(seed=0)[0], next(policy.parameters()).dtype)
+    env.close()
+    pol = {k.removeprefix("policy."): v for k, v in params.items() if k.startswith("policy.")}
+    with torch.no_grad():
+        probs = vmap(lambda p: functional_call(policy, p, (obs0,)).probs)(pol)
+    return probs[..., 0].double().numpy()
+
+
+def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None = None,
+              population: bool | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train every line; return per-line arrays (see the module docstring) and wall times."""
+    runs, episodes = runs or suite.runs, episodes or suite.episodes
+    use_population = suite.population if population is None else population
+    seeds = list(range(runs))
+    p_after = [k for k in suite.p_after if k <= episodes]
+    groups: dict[str, list[int]] = {}
+    for i, line in enumerate(suite.lines):
+        groups.setdefault(line.algorithm, []).append(i)
+    out: dict[str, Any] = {"lines": [None] * len(suite.lines), "wall_s": {}}
+    for algo_name, members in groups.items():
+        algos = [_algorithm(suite, suite.lines[i], episodes) for i in members]
+        start = time.perf_counter()
+        if use_population:
+            pop = Population([a for a in algos for _ in seeds], suite.env, seeds * len(members),
+                             snapshot_episodes=p_after, progress=progress).run()
+            for j, i in enumerate(members):
+                rows = slice(j * runs, (j + 1) * runs)
+                out["lines"][i] = {
+                    "returns": np.stack(pop.episode_returns[rows]),
+                    "lengths": np.stack(pop.episode_lengths[rows]),
+                    "truncated": np.stack(pop.episode_truncated[rows]),
+                    "p_after": np.stack([p_right(pop, pop.snapshots[k])[rows] for k in p_after], 1)
+                    if p_after else np.zeros((runs, 0)),
+                }
+        else:
+            for j, i in enumerate(members):
+                results = [Trainer(algos[j], suite.env, s, progress=False).run() for s in seeds]
+                out["lines"][i] = {
+                    "returns": np.array([[e["return"] for e in r.episodes] for r in results]),
+                    "lengths": np.array([[e["length"] for e in r.episodes] for r in results]),
+                    "truncated": np.array([[e["length"] >= suite.max_episode_steps for e in r.episodes]
+                                           for r in results]),
+                    "p_after": np.full((runs, len(p_after)), np.nan),
+                }
+        out["wall_s"][algo_name] = time.perf_counter() - start
+    out["p_after_episodes"] = p_after
+    out["mode"] = "as one population per algorithm (pgzoo.population)" if use_population else "one run at a time"
+    return out
+
+
+def save_runs(folder: Path, suite: FigureSuite, data: dict[str, Any]) -> None:
+    """Write ``runs.npz`` (arrays per line) and ``runs.json`` (how they were made)."""
+    arrays = {f"{k}_{i}": v for i, line in enumerate(data["lines"]) for k, v in line.items()}
+    np.savez_compressed(folder / "runs.npz", **arrays)
+    meta = {"suite": suite.name, "labels": [line.label for line in suite.lines], "mode": data["mode"],
+            "runs": int(data["lines"][0]["returns"].shape[0]), "episodes": int(data["lines"][0]["returns"].shape[1]),
+            "p_after_episodes": data["p_after_episodes"], "wall_s": {k: round(v, 1) for k, v in data["wall_s"].items()},
+            "torch": torch.__version__}
+    (folder / "runs.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def load_runs(folder: Path, suite: FigureSuite) -> list[dict[str, np.ndarray]]:
+    """The per-line arrays saved by :func:`save_runs`."""
+    with np.load(folder / "runs.npz") as z:
+        return [{k: z[f"{k}_{i}"] for k in ("returns", "lengths", "truncated", "p_after")}
+                for i in range(len(suite.lines))]
+
+
+def reproduce(folder: str | Path, runs: int | None = None, episodes: int | None = None,
+              population: bool | None = None, render_only: bool = False, progress: bool = True) -> Path:
+    """Run (unless ``render_only``) and render one book-figure folder; return the figure's path."""
+    from pgzoo.book_figures_report import render
+
+    folder = Path(folder)
+    suite = load_suite(folder)
+    if not render_only:
+        save_runs(folder, suite, run_lines(suite, runs, episodes, population, progress))
+    meta = json.loads((folder / "runs.json").read_text())
+    return render(folder, suite, load_runs(folder, suite), meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pgzoo.book_figures", description=__doc__.split("\n")[0])
+    parser.add_argument("folders", nargs="+", help="folders with a book-figure suite.toml")
+    parser.add_argument("--runs", type=int, help="override the number of runs (quick looks)")
+    parser.add_argument("--episodes", type=int, help="override the number of episodes (quick looks)")
+    parser.add_argument("--no-population", action="store_true", help="train one run after another")
+    parser.add_argument("--render-only", action="store_true", help="redraw from the saved runs.npz")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        for folder in args.folders:
+            if load_toml(Path(folder) / "suite.toml").get("kind") == EXAMPLE_KIND:
+                from pgzoo.book_example import reproduce_example
+
+                print(reproduce_example(folder))
+                continue
+            path = reproduce(folder, args.runs, args.episodes, False if args.no_population else None,
+                             args.render_only)
+            print(path)
+            print((Path(folder) / "table.md").read_text())
+    except UsageError as e:
+        parser.exit(2, f"error: {e}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

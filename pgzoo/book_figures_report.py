@@ -1,0 +1,101 @@
+"""The figure and the table of a book-figure folder, from its saved runs.
+
+Figure: mean total reward per episode over the runs against the episode number, one line per
+configuration with a band of ±1.96 standard errors of that mean, and the dashed reference line
+(v*(s0) for the short corridor). Table: mean total reward over the suite's episode windows,
+mean p(right) after the listed episodes, and how many runs hit the episode-length cap at least
+once (those runs are kept in every mean, not dropped).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from pgzoo.book_figures import FigureSuite
+
+COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
+
+
+def table_rows(suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per line: window means, p(right) means, capped runs."""
+    rows = []
+    episodes = meta["episodes"]
+    for line, data in zip(suite.lines, lines, strict=True):
+        row: dict[str, Any] = {"line": line.label, "runs": int(data["returns"].shape[0])}
+        for lo, hi in suite.windows:
+            if hi <= episodes:
+                row[f"reward {lo}–{hi}"] = float(data["returns"][:, lo - 1:hi].mean())
+        for j, k in enumerate(meta["p_after_episodes"]):
+            row[f"p(right) after {k}"] = float(np.nanmean(data["p_after"][:, j]))
+        row["capped runs"] = int(data["truncated"].any(axis=1).sum())
+        row["capped episodes"] = int(data["truncated"].sum())
+        rows.append(row)
+    return rows
+
+
+def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The rows as a Markdown table with a caption stating the runs, the cap and the mode."""
+    keys = list(rows[0])
+    fmt = {k: (lambda v: f"{v:.3f}") if k.startswith("p(") else (lambda v: f"{v:.2f}") for k in keys}
+    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
+    for row in rows:
+        cells = [fmt[k](v) if isinstance(v, float) else str(v) for k, v in row.items()]
+        lines.append("| " + " | ".join(cells) + " |")
+    caption = (
+        f"{suite.title}. {meta['runs']} independent runs (seeds 0–{meta['runs'] - 1}) × {meta['episodes']} "
+        f"episodes per line, trained {meta['mode']}. \"reward a–b\": total reward per episode averaged over "
+        f"episodes a–b and all runs. p(right): π(right | s) after that episode's updates, averaged over runs. "
+        f"Episodes are capped at {suite.max_episode_steps} steps (an episode cannot end once p reaches 0 or 1); "
+        f"\"capped runs\" counts runs with at least one capped episode; they stay in every mean."
+    )
+    if suite.reference is not None:
+        caption += f" {suite.reference_label} ≈ {suite.reference:.3f}."
+    return caption + "\n\n" + "\n".join(lines) + "\n"
+
+
+def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> None:
+    """The book-style learning-curve figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+    for i, (line, data) in enumerate(zip(suite.lines, lines, strict=True)):
+        returns = data["returns"]
+        x = np.arange(1, returns.shape[1] + 1)
+        mean = returns.mean(0)
+        se = returns.std(0, ddof=1) / np.sqrt(returns.shape[0]) if returns.shape[0] > 1 else np.zeros_like(mean)
+        colour = COLOURS[i % len(COLOURS)]
+        ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, color=colour, alpha=0.2, linewidth=0)
+        ax.plot(x, mean, color=colour, linewidth=1.0, label=line.label)
+    if suite.reference is not None:
+        ax.axhline(suite.reference, color="k", linestyle="--", linewidth=1.0,
+                   label=f"{suite.reference_label} ≈ {suite.reference:.2f}")
+    ax.set_xlabel("Episode")
+    ax.set_ylabel(f"Total reward on episode\n(averaged over {lines[0]['returns'].shape[0]} runs)")
+    ax.set_title(suite.title, fontsize=10)
+    ax.set_ylim(-90, -10)
+    ax.set_xlim(1, lines[0]["returns"].shape[1])
+    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.text(0.01, 0.01, "bands: ±1.96 standard errors of the mean over runs", fontsize=7, color="0.4")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def render(folder: Path, suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> Path:
+    """Write ``figure.png``, ``table.md`` and ``table.json`` into ``folder``; return the figure's path."""
+    rows = table_rows(suite, lines, meta)
+    (folder / "table.md").write_text(markdown_table(suite, rows, meta))
+    (folder / "table.json").write_text(json.dumps({"suite": suite.name, "cap": suite.max_episode_steps,
+                                                   "meta": meta, "rows": rows}, indent=2, ensure_ascii=False) + "\n")
+    path = folder / "figure.png"
+    plot(suite, lines, path)
+    return path
