@@ -23,7 +23,7 @@ def _num(x: float | None, digits: int = 1) -> str:
 
 
 def _steps(x: float | None) -> str:
-    return "never" if x is None else f"{x:,.0f}"
+    return "—" if x is None else f"{x:,.0f}"
 
 
 def protocol_text(board: Board) -> str:
@@ -106,7 +106,8 @@ def markdown(board: Board) -> str:
     out.append("- **AUC**: trapezoidal area under the evaluation curve divided by the budget, i.e. the average "
                "evaluation return over training (higher is faster learning).")
     out.append("- **steps to threshold**: env steps at the first evaluation reaching the environment's reward "
-               "threshold; median over all seeds, a seed that never reached it counting as never.")
+               "threshold; median over all seeds, a seed that never reached it counting as never (— when fewer than "
+               "half of the seeds reached it).")
     out.append("- **wall s**: wall-clock seconds per run including evaluation, mean over seeds; **env steps/s**: "
                "training env steps per second excluding evaluation, mean over seeds (one torch thread per run).")
     out.append("- The random-policy score is measured by `pgzoo bench` itself (uniform random actions, 100 "
