@@ -96,6 +96,8 @@ class PopulationResult:
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
     """Episode k → stacked parameters of every run just after its k-th episode's updates."""
     template: Agent | None = None
+    rounds: int = 0
+    """Iterations of the batched loop (each steps the collecting runs and updates the others)."""
 
     def agent(self, run: int) -> Agent:
         """Run ``run``'s trained agent (a copy)."""
@@ -306,7 +308,7 @@ class Population:
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
         bar = tqdm(total=R * budget_eps if budget_eps else R * budget_steps, disable=not self.progress,
                    unit="ep" if budget_eps else "step", desc=f"{algo.name} ×{R}", mininterval=0.5)
-        start = time.perf_counter()
+        start, rounds = time.perf_counter(), 0
 
         def learn(runs: np.ndarray, fields: dict[str, torch.Tensor | None]) -> None:
             idx = torch.from_numpy(runs)
@@ -374,6 +376,7 @@ class Population:
                 collecting = np.flatnonzero(settled & budget_left)
                 if not len(collecting) and settled.all():
                     break
+                rounds += 1
                 if len(collecting):
                     rt = torch.from_numpy(collecting)
                     stale = rt[chunk_pos[rt] == CHUNK_STEPS]
@@ -406,7 +409,7 @@ class Population:
             algo.name, self.env_id, self.seeds, params,
             [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
             [np.asarray(x, dtype=bool) for x in cut],
-            env_steps, updates, time.perf_counter() - start, snapshots, template,
+            env_steps, updates, time.perf_counter() - start, snapshots, template, rounds,
         )
 
     @staticmethod
