@@ -175,6 +175,20 @@ def reproduce(folder: str | Path, runs: int | None = None, episodes: int | None 
     return render(folder, suite, load_runs(folder, suite), meta)
 
 
+def reproduce_any(folder: str | Path, runs: int | None = None, population: bool | None = None,
+                  progress: bool = True, render_only: bool = False) -> tuple[str, int]:
+    """Reproduce a book figure or example folder: (its table in Markdown, how many runs it trained)."""
+    folder = Path(folder)
+    if load_toml(folder / "suite.toml").get("kind") == EXAMPLE_KIND:
+        from pgzoo.book_example import reproduce_example
+
+        reproduce_example(folder)
+        return (folder / "table.md").read_text(), 0
+    reproduce(folder, runs, None, population, render_only, progress)
+    meta = json.loads((folder / "runs.json").read_text())
+    return (folder / "table.md").read_text(), 0 if render_only else meta["runs"] * len(meta["labels"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pgzoo.book_figures", description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", help="folders with a book-figure suite.toml")
@@ -187,13 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for folder in args.folders:
             if load_toml(Path(folder) / "suite.toml").get("kind") == EXAMPLE_KIND:
-                from pgzoo.book_example import reproduce_example
-
-                print(reproduce_example(folder))
+                print(reproduce_any(folder)[0])
                 continue
-            path = reproduce(folder, args.runs, args.episodes, False if args.no_population else None,
-                             args.render_only)
-            print(path)
+            reproduce(folder, args.runs, args.episodes, False if args.no_population else None, args.render_only)
             print((Path(folder) / "table.md").read_text())
     except UsageError as e:
         parser.exit(2, f"error: {e}\n")

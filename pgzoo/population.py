@@ -30,8 +30,9 @@ and by the conformance test ``test_population_matches_single_runs``):
 
 from __future__ import annotations
 
+import copy
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,8 @@ from pgzoo.seeding import derive_seeds, seed_everything
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 from pgzoo.trainer import TrainingError
 
+EvalHook = Callable[[int, int, Agent], None]
+"""``on_eval(run, env_steps, agent)``: called when a run's agent is due for evaluation."""
 FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t", "returns")
 STEP_SIZE_KEYS = frozenset({"alpha_theta", "alpha_w"})
 
@@ -101,13 +104,16 @@ class PopulationResult:
 
     def agent(self, run: int) -> Agent:
         """Run ``run``'s trained agent (a copy)."""
-        import copy
+        return _member(self.template, self.params, run)
 
-        agent = copy.deepcopy(self.template)
-        with torch.no_grad():
-            for name, p in agent.named_parameters():
-                p.copy_(self.params[name][run])
-        return agent
+
+def _member(template: Agent, params: dict[str, torch.Tensor], run: int) -> Agent:
+    """A copy of ``template`` holding run ``run``'s rows of the stacked ``params``."""
+    agent = copy.deepcopy(template)
+    with torch.no_grad():
+        for name, p in agent.named_parameters():
+            p.copy_(params[name][run])
+    return agent
 
 
 class _AgentLoss(nn.Module):
@@ -228,6 +234,10 @@ class Population:
     algorithm, configs differing only in step sizes). The budget is each run's own:
     ``total_episodes`` if set, else ``total_steps``. ``snapshot_episodes`` asks for every run's
     parameters just after the updates of its k-th episode (one environment per run).
+    With ``on_eval``, each run's agent is handed over for evaluation at the points the trainer
+    evaluates with ``EvalSchedule(eval_every)`` (at 0, after every ``eval_every`` env steps,
+    at the end), with the parameters it has there; ``rng_states[r]`` is the torch random state
+    the trainer's evaluations of run r start from.
     """
 
     def __init__(
@@ -238,6 +248,8 @@ class Population:
         dtype: torch.dtype = torch.float32,
         snapshot_episodes: Sequence[int] = (),
         progress: bool = False,
+        eval_every: int | None = None,
+        on_eval: EvalHook | None = None,
     ) -> None:
         self.seeds = [int(s) for s in seeds]
         if not self.seeds:
@@ -249,6 +261,10 @@ class Population:
         self.algos, self.env_id, self.dtype = algos, env_id, dtype
         self.snapshot_episodes = sorted(set(int(k) for k in snapshot_episodes))
         self.progress = progress
+        if on_eval is not None and not eval_every:
+            raise UsageError("on_eval needs eval_every")
+        self.eval_every, self.on_eval = eval_every, on_eval
+        self.rng_states: list[torch.Tensor] = []
 
     # --- setup ----------------------------------------------------------------------------
     def _build(self, spec: EnvSpec) -> tuple[Agent, dict[str, torch.Tensor], Any]:
@@ -257,6 +273,7 @@ class Population:
             for algo, seeds in zip(self.algos, self.run_seeds, strict=True):
                 seed_everything(seeds.torch)
                 agent = algo.build_agent(spec).to(self.dtype)
+                self.rng_states.append(torch.get_rng_state())
                 agents.append(agent)
                 optimizers.append(algo.make_optimizer(agent))
         names = [n for n, _ in agents[0].named_parameters()]
@@ -308,6 +325,9 @@ class Population:
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
         bar = tqdm(total=R * budget_eps if budget_eps else R * budget_steps, disable=not self.progress,
                    unit="ep" if budget_eps else "step", desc=f"{algo.name} ×{R}", mininterval=0.5)
+        every = self.eval_every or 1
+        next_eval = np.zeros(R, dtype=np.int64) if self.on_eval is not None else None
+        last_eval = np.full(R, -1, dtype=np.int64)
         start, rounds = time.perf_counter(), 0
 
         def learn(runs: np.ndarray, fields: dict[str, torch.Tensor | None]) -> None:
@@ -372,6 +392,11 @@ class Population:
                         for n, v in params.items():
                             snapshots[k_ep][n][take] = v[take]
                         snapped[k_ep][take] = True
+                if self.on_eval is not None:
+                    for r in np.flatnonzero(settled & (env_steps >= next_eval)):
+                        self.on_eval(int(r), int(env_steps[r]), _member(template, params, int(r)))
+                        last_eval[r] = env_steps[r]
+                        next_eval[r] = (env_steps[r] // every + 1) * every
                 budget_left = ep_count < budget_eps if budget_eps else env_steps < budget_steps
                 collecting = np.flatnonzero(settled & budget_left)
                 if not len(collecting) and settled.all():
@@ -405,11 +430,15 @@ class Population:
         finally:
             bar.close()
             envs.close()
+        wall = time.perf_counter() - start
+        if self.on_eval is not None:
+            for r in np.flatnonzero(last_eval != env_steps):
+                self.on_eval(int(r), int(env_steps[r]), _member(template, params, int(r)))
         return PopulationResult(
             algo.name, self.env_id, self.seeds, params,
             [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
             [np.asarray(x, dtype=bool) for x in cut],
-            env_steps, updates, time.perf_counter() - start, snapshots, template, rounds,
+            env_steps, updates, wall, snapshots, template, rounds,
         )
 
     @staticmethod

@@ -22,6 +22,9 @@ The checks:
   loss is unchanged in its gradient when next observations are detached inputs.
 - ``test_seed_determinism``: the same seed gives bit-identical state dicts.
 - ``test_learns``: a short seeded run reaches ``learn_threshold``.
+- ``test_population_matches_single_runs``: trained as one population (:mod:`pgzoo.population`),
+  each seed ends with the parameters it gets alone; skipped, with the reason, for an algorithm
+  that cannot be (it sets ``population = False``, overrides ``update``, or its loss keeps state).
 
 The pytest plugin also provides the fixture ``pgzoo_registry`` (the loaded registry).
 """
@@ -92,6 +95,7 @@ class AlgorithmConformance:
     learn_overrides: ClassVar[dict[str, Any]] = {"total_episodes": 300}
     learn_threshold: ClassVar[float] = -40.0
     learn_seed: ClassVar[int] = 0
+    population_overrides: ClassVar[dict[str, Any]] = {"total_episodes": 3, "eval_episodes": 1}
     determinism_env: ClassVar[str] = "CartPole-v1"
     determinism_overrides: ClassVar[dict[str, Any]] = {"policy": "mlp", "total_steps": 400, "num_envs": 2,
                                                         "optimizer": "adam"}
@@ -160,6 +164,16 @@ class AlgorithmConformance:
         assert all(torch.equal(a[k], b[k]) for k in a)
         other = train(self.algorithm, self.determinism_env, seed=4, overrides=self.determinism_overrides)
         assert any(not torch.equal(a[k], other.agent.state_dict()[k]) for k in a), "seed has no effect"
+
+    def test_population_matches_single_runs(self) -> None:
+        from pgzoo.population_check import check_population_matches_single_runs
+
+        if "discrete" not in self._cls().action_spaces:
+            pytest.skip("checked on a discrete-action environment")
+        blocker = check_population_matches_single_runs(self.algorithm, self.learn_env, self.population_overrides,
+                                                       seeds=(0, 1))
+        if blocker:
+            pytest.skip(blocker)
 
     def test_learns(self) -> None:
         from pgzoo.trainer import train

@@ -1,6 +1,7 @@
 """Where runs execute: a local process pool, or Ray tasks on a (local or joined) cluster.
 
-Both run :func:`pgzoo.bench.task.run_task` with one torch thread per run, so that the same
+Both run :func:`pgzoo.population_bench.run_item` (one run, or a cell's seeds as one population)
+with one torch thread per run, so that the same
 run gives the same numbers on either. A worker process that dies mid-run is retried.
 """
 
@@ -17,8 +18,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pgzoo.bench.suite import RunSpec
-from pgzoo.bench.task import limit_threads, run_task
+from pgzoo.bench.task import limit_threads
 from pgzoo.errors import UsageError
+from pgzoo.population_bench import run_item
 
 MAX_ATTEMPTS = 3
 StatusCallback = Callable[[int], None]
@@ -53,13 +55,15 @@ class LocalExecutor:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
-    def run(self, specs: list[RunSpec], status: StatusCallback) -> Iterator[Outcome]:
+    def run(self, specs: list[list[RunSpec]], status: StatusCallback) -> Iterator[Outcome]:
+        """Run the work items ``specs`` (one run, or the seeds of a cell trained as a population)."""
         pending = list(range(len(specs)))
         attempts = [0] * len(specs)
         while pending:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_init_local_worker)
-            futures: dict[Future, int] = {self._pool.submit(run_task, asdict(specs[i]), "local"): i for i in pending}
+            futures: dict[Future, int] = {self._pool.submit(run_item, [asdict(s) for s in specs[i]], "local"): i
+                                          for i in pending}
             pending = []
             not_done: set[Future] = set(futures)
             finished = False
@@ -70,15 +74,19 @@ class LocalExecutor:
                     for f in done:
                         i = futures[f]
                         try:
-                            yield Outcome(specs[i], record=f.result())
+                            records = f.result()
                         except BrokenProcessPool:
                             attempts[i] += 1
                             if attempts[i] < MAX_ATTEMPTS:
                                 pending.append(i)
                             else:
-                                yield Outcome(specs[i], error=f"worker process died {attempts[i]} times")
+                                yield from (Outcome(s, error=f"worker process died {attempts[i]} times")
+                                            for s in specs[i])
+                            continue
                         except Exception as e:  # a failed run must not stop the others
-                            yield Outcome(specs[i], error=_one_line(e))
+                            yield from (Outcome(s, error=_one_line(e)) for s in specs[i])
+                            continue
+                        yield from (Outcome(s, record=r) for s, r in zip(specs[i], records, strict=True))
                 finished = True
             finally:
                 self.close(wait=finished)
@@ -126,12 +134,12 @@ class RayExecutor:
             ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
         return ray
 
-    def run(self, specs: list[RunSpec], status: StatusCallback) -> Iterator[Outcome]:
+    def run(self, specs: list[list[RunSpec]], status: StatusCallback) -> Iterator[Outcome]:
         ray = self._init()
         try:
             capacity = max(1, int(ray.cluster_resources().get("CPU", self.workers)))
-            task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS, retry_exceptions=False)(run_task)
-            index = {task.remote(asdict(s), "ray"): i for i, s in enumerate(specs)}
+            task = ray.remote(num_cpus=1, max_retries=MAX_ATTEMPTS, retry_exceptions=False)(run_item)
+            index = {task.remote([asdict(s) for s in item], "ray"): i for i, item in enumerate(specs)}
             self._refs = list(index)
             not_done = list(index)
             while not_done:
@@ -139,13 +147,16 @@ class RayExecutor:
                 self._refs = not_done
                 status(min(capacity, len(not_done)))
                 for ref in done:
-                    spec = specs[index[ref]]
+                    item = specs[index[ref]]
                     try:
-                        yield Outcome(spec, record=ray.get(ref))
+                        records = ray.get(ref)
                     except ray.exceptions.RayTaskError as e:
-                        yield Outcome(spec, error=_one_line(e.cause) if e.cause else _one_line(e))
+                        yield from (Outcome(s, error=_one_line(e.cause) if e.cause else _one_line(e)) for s in item)
+                        continue
                     except ray.exceptions.RayError as e:
-                        yield Outcome(spec, error=_one_line(e))
+                        yield from (Outcome(s, error=_one_line(e)) for s in item)
+                        continue
+                    yield from (Outcome(s, record=r) for s, r in zip(item, records, strict=True))
         finally:
             self.close()
 

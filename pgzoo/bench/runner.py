@@ -20,6 +20,7 @@ from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.bench.render import write_leaderboard
 from pgzoo.bench.results import RESULTS_FILE, append_line, read_results
 from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
+from pgzoo.population_bench import group_cells
 
 DEFAULT_SUITE = "quick"
 DEFAULT_OUT = "pgzoo-bench-quick"
@@ -72,11 +73,20 @@ def run_bench(
     address: str | None = None,
     only: list[str] | None = None,
     progress: bool = True,
+    population: bool | None = None,
 ) -> BenchReport:
     """Train every run of the suite in ``suite_dir`` not yet in its ``results.jsonl`` and write
-    the leaderboard there. Interrupting (SIGINT/SIGTERM) stops the workers; finished runs stay."""
+    the leaderboard there. Interrupting (SIGINT/SIGTERM) stops the workers; finished runs stay.
+
+    The seeds of a cell train as one population (:mod:`pgzoo.population`) where the algorithm
+    can, unless ``population`` (default: the suite's ``population``) is false. A book figure or
+    example folder (``kind = "book-figure"`` / ``"book-example"``) is run by
+    :mod:`pgzoo.book_figures` instead."""
+    from pgzoo.book_figures import is_book_suite
     from pgzoo.registry import get_registry
 
+    if is_book_suite(suite_dir):
+        return _run_book_suite(Path(suite_dir), seeds, population, progress)
     suite = load_suite(suite_dir)
     folder = suite.path.parent
     grid = build_grid(suite, get_registry(), only, seeds)
@@ -101,7 +111,8 @@ def run_bench(
     runner = make_executor(executor, n_workers, address)
     try:
         if todo:
-            for outcome in runner.run(todo, bar.set_running):
+            use_population = suite.model.population if population is None else population
+            for outcome in runner.run(group_cells(todo, use_population), bar.set_running):
                 if outcome.record is not None:
                     append_line(results_path, outcome.record)
                     report.finished += 1
@@ -118,8 +129,21 @@ def run_bench(
     return report
 
 
+def _run_book_suite(folder: Path, runs: int | None, population: bool | None, progress: bool) -> BenchReport:
+    from pgzoo.book_figures import reproduce_any
+
+    start = time.perf_counter()
+    text, n = reproduce_any(folder, runs=runs, population=population, progress=progress)
+    return BenchReport(folder, n, 0, finished=n, wall_s=time.perf_counter() - start, leaderboard=text)
+
+
 def render_folder(folder: str | Path, suite: Suite | None = None) -> str:
-    """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown."""
+    """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown.
+    (A book figure or example folder is redrawn from its saved runs instead.)"""
+    from pgzoo.book_figures import is_book_suite, reproduce_any
+
+    if suite is None and is_book_suite(folder):
+        return reproduce_any(folder, render_only=True)[0]
     suite = suite or load_suite(folder)
     results = read_results(suite.path.parent / RESULTS_FILE)
     return write_leaderboard(build_board(suite, results), suite.path.parent)

@@ -65,6 +65,7 @@ class SuiteModel(BaseModel):
     compare_to: str = Field("sb3-a2c", description="probability of improvement is over this algorithm")
     bootstrap_reps: int = Field(2000, ge=100, description="stratified-bootstrap replications")
     tuning: str = Field("", description="what was tuned, and how (printed in the leaderboard)")
+    population: bool = Field(True, description="train the seeds of a cell as one population where the algorithm can")
     envs: dict[str, EnvEntry] = Field(min_length=1)
     algorithms: dict[str, AlgorithmEntry] = Field(min_length=1)
 

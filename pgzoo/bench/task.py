@@ -69,8 +69,12 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
         cls = registry.baseline(run.registered_name)
         origin = registry.baseline_origin[run.registered_name]
         result = cls(dict(run.config)).run(run.env, run.seed, run.steps, schedule)
-    total_wall = time.perf_counter() - start
-    s = result.summary
+    return run_record(run, result.summary, result.curve, origin, time.perf_counter() - start, executor)
+
+
+def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origin: Any, total_wall: float,
+               executor: str) -> dict[str, Any]:
+    """The results line of a finished run (``s``: its trainer summary; ``curve``: its evaluations)."""
     return {
         "type": "run", "algorithm": run.algorithm, "plugin": run.registered_name, "kind": run.kind,
         "env": run.env, "seed": run.seed,
@@ -82,7 +86,7 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
             "stable_baselines3": _version("stable_baselines3"), "numpy": _version("numpy"),
             "python": platform.python_version(),
         },
-        "curve": [{k: float(v) for k, v in point.items()} for point in result.curve],
+        "curve": [{k: float(v) for k, v in point.items()} for point in curve],
         "final": {k: s.get(k) for k in ("eval_episodes", "eval_return_mean", "eval_return_std",
                                          "eval_return_mean_deterministic", "eval_return_std_deterministic")},
         "env_steps": int(s["env_steps"]),

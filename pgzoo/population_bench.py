@@ -1,0 +1,119 @@
+"""The seeds of one bench cell (algorithm × environment × settings) trained as one population.
+
+:func:`run_cell` is the population twin of :func:`pgzoo.bench.task.run_task`: it takes the
+cell's run specs (one per seed, same settings), trains them with :class:`pgzoo.population.
+Population` and returns one results line per seed, with the same evaluation curve and final
+evaluation the trainer would have produced for that seed alone (same evaluation seeds, same
+torch random state). Wall times in the lines are the population's, shared evenly between its
+members (``"population"`` in a line gives the member count).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from pgzoo.algorithm import Agent
+from pgzoo.evaluation import evaluate, summarize
+from pgzoo.population import Population, population_blocker
+from pgzoo.seeding import Seeds, derive_seeds
+
+
+def cell_key(spec: Any) -> tuple:
+    """What the seeds of one population share: everything in a run spec but the seed."""
+    return (spec.kind, spec.algorithm, spec.env, spec.config_hash)
+
+
+def can_run_as_population(spec: Any) -> bool:
+    """Whether the run's algorithm trains as a population on its (episodic) environment."""
+    if spec.kind != "algorithm":
+        return False
+    from pgzoo.envs import make_env
+    from pgzoo.registry import get_registry
+    from pgzoo.spaces import EnvSpec
+
+    cls = get_registry().algorithm(spec.registered_name)
+    if population_blocker(cls(cls.make_config(overrides=spec.config))) is not None:
+        return False
+    env = make_env(spec.env)
+    try:
+        return not getattr(EnvSpec.from_env(env, spec.env), "continuing", False)
+    finally:
+        env.close()
+
+
+def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], max_steps: int | None,
+                   rng_state: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Stochastic and greedy evaluation returns, from the random state the trainer evaluates from."""
+    with torch.random.fork_rng(devices=[]):
+        torch.set_rng_state(rng_state)
+        return (evaluate(agent.policy, env_id, seeds, False, max_steps),
+                evaluate(agent.policy, env_id, seeds, True, max_steps))
+
+
+def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:
+    """Train the runs ``specs`` (one cell, one per seed) as a population; their results lines."""
+    from pgzoo.bench.suite import RunSpec
+    from pgzoo.bench.task import limit_threads, run_record
+    from pgzoo.registry import get_registry
+
+    runs = [RunSpec(**s) for s in specs]
+    limit_threads()
+    registry = get_registry()
+    first = runs[0]
+    cls = registry.algorithm(first.registered_name)
+    origin = registry.algorithm_origin[first.registered_name]
+    algo = cls(cls.make_config(overrides=first.config))
+    cfg = algo.config
+    seeds: list[Seeds] = [derive_seeds(r.seed, cfg.num_envs, max(cfg.eval_episodes, r.episodes)) for r in runs]
+    curves: list[list[dict[str, float]]] = [[] for _ in runs]
+    population: Population
+
+    def on_eval(r: int, env_steps: int, agent: Agent) -> None:
+        stoch, greedy = _evaluate_both(agent, first.env, seeds[r].eval_envs[: first.episodes],
+                                       cfg.max_episode_steps, population.rng_states[r])
+        curves[r].append({"env_steps": env_steps, "return_mean": summarize(stoch)[0],
+                          "return_mean_deterministic": summarize(greedy)[0]})
+
+    start = time.perf_counter()
+    population = Population(algo, first.env, [r.seed for r in runs], eval_every=first.every, on_eval=on_eval)
+    result = population.run()
+    records = []
+    share = result.wall_s / len(runs)
+    for r, run in enumerate(runs):
+        stoch, greedy = _evaluate_both(result.agent(r), run.env, seeds[r].eval_envs, cfg.max_episode_steps,
+                                       population.rng_states[r])
+        (mean, std), (gmean, gstd) = summarize(stoch), summarize(greedy)
+        steps = int(result.env_steps[r])
+        summary = {"env_steps": steps, "wall_s": round(share, 3), "env_steps_per_s": round(steps / max(share, 1e-9), 1),
+                   "eval_episodes": len(stoch), "eval_return_mean": mean, "eval_return_std": std,
+                   "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd}
+        record = run_record(run, summary, curves[r], origin, (time.perf_counter() - start) / len(runs), executor)
+        record["population"] = len(runs)
+        records.append(record)
+    return records
+
+
+def group_cells(specs: list[Any], enabled: bool = True) -> list[list[Any]]:
+    """The specs as work items: all seeds of a population-capable cell together, others alone."""
+    items: dict[tuple, list[Any]] = {}
+    singles: list[list[Any]] = []
+    capable: dict[tuple, bool] = {}
+    for spec in specs:
+        key = cell_key(spec)
+        if enabled and capable.setdefault(key, can_run_as_population(spec)):
+            items.setdefault(key, []).append(spec)
+        else:
+            singles.append([spec])
+    return [*items.values(), *singles]
+
+
+def run_item(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:
+    """A bench work item: one run alone (:func:`~pgzoo.bench.task.run_task`) or a cell's seeds together."""
+    if len(specs) == 1:
+        from pgzoo.bench.task import run_task
+
+        return [run_task(specs[0], executor)]
+    return run_cell(specs, executor)

@@ -1,0 +1,37 @@
+"""The equivalence check of population training, shared by pgzoo's tests and the conformance suite."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from pgzoo.population import Population, population_blocker
+from pgzoo.registry import get_registry
+from pgzoo.trainer import Trainer
+
+
+def check_population_matches_single_runs(name: str, env_id: str, overrides: dict[str, Any],
+                                         seeds: Sequence[int] = (0, 1, 2)) -> str | None:
+    """Train ``seeds`` of algorithm ``name`` as one population and each alone (float64).
+
+    Raises ``AssertionError`` unless every member's episodes and final parameters equal (to
+    float tolerance) those of its seed trained by :class:`pgzoo.Trainer`. Returns the reason
+    instead when the algorithm cannot be trained as a population (see
+    :func:`pgzoo.population.population_blocker`), and ``None`` when the check passed.
+    """
+    cls = get_registry().algorithm(name)
+    algo = cls(cls.make_config(env_id, overrides))
+    blocker = population_blocker(algo)
+    if blocker:
+        return blocker
+    pop = Population(algo, env_id, seeds, dtype=torch.float64).run()
+    for r, seed in enumerate(seeds):
+        alone = Trainer(algo, env_id, seed, progress=False, dtype=torch.float64).run()
+        assert [e["return"] for e in alone.episodes] == pop.episode_returns[r].tolist(), f"seed {seed}: episodes"
+        assert [e["length"] for e in alone.episodes] == pop.episode_lengths[r].tolist(), f"seed {seed}: lengths"
+        for pname, p in alone.agent.named_parameters():
+            torch.testing.assert_close(pop.params[pname][r], p.detach(), rtol=1e-9, atol=1e-12,
+                                       msg=lambda m, n=pname, s=seed: f"seed {s}, {n}: {m}")
+    return None
