@@ -231,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("suite_dir", nargs="?", metavar="SUITE_DIR",
                    help="folder with a suite.toml (default: a quick suite, written to ./pgzoo-bench-quick/)")
     s.add_argument("--seeds", type=int, metavar="N", help="use the first N seeds (more than the suite's: extra seeds)")
-    s.add_argument("--workers", type=int, metavar="K", help="parallel runs (default: the number of cores)")
+    s.add_argument("--workers", type=int, metavar="K",
+                   help="parallel runs (default: the number of cores); with --executor ray and no --address, "
+                        "the CPUs of the local Ray cluster it starts")
     s.add_argument("--executor", choices=("local", "ray"), default="local",
                    help="local process pool (default) or Ray tasks")
     s.add_argument("--address", metavar="ADDR", help="join the Ray cluster at ADDR (default: start a local one)")
