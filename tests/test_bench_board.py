@@ -17,17 +17,9 @@ name = "synthetic"
 seeds = 4
 bootstrap_reps = 200
 compare_to = "weak"
-[evaluation]
-every = 50
-episodes = 3
-[envs.CartPole-v1]
-steps = 100
-[envs.Acrobot-v1]
-steps = 100
-[algorithms.strong]
-plugin = "actor-critic"
-[algorithms.weak]
-plugin = "reinforce"
+evaluation = { every = 50, episodes = 3 }
+envs = { CartPole-v1 = { steps = 100 }, Acrobot-v1 = { steps = 100 } }
+algorithms = { strong = { plugin = "actor-critic" }, weak = { plugin = "reinforce" } }
 """
 THRESHOLD = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0}
 RANDOM = {"CartPole-v1": 25.0, "Acrobot-v1": -500.0}
