@@ -44,7 +44,9 @@ def _evaluate(
             total, done, steps = 0.0, False, 0
             while not done and (continuing_steps is None or steps < continuing_steps):
                 action = policy.act(encode_obs(env.observation_space, obs, dtype), deterministic)
-                obs, reward, terminated, truncated, _ = env.step(to_env_actions(env.action_space, action))
+                # as a batch of one, as the trainer's envs see it: a discrete action is then a NumPy
+                # scalar (hashable, e.g. for FrozenLake's transition table), not a 0-d array
+                obs, reward, terminated, truncated, _ = env.step(to_env_actions(env.action_space, action[None])[0])
                 total += float(reward)
                 done = terminated or truncated
                 steps += 1
