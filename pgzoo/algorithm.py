@@ -125,9 +125,10 @@ class Algorithm:
         groups = [{"params": list(agent.policy.parameters()), "lr": self.config.alpha_theta}]
         if agent.value is not None:
             groups.append({"params": list(agent.value.parameters()), "lr": self.config.alpha_w})
+        # fused kernels: one call per step instead of one per parameter tensor (same rule)
         if self.config.optimizer == "adam":
-            return torch.optim.Adam(groups)
-        return torch.optim.SGD(groups)
+            return torch.optim.Adam(groups, fused=True)
+        return torch.optim.SGD(groups, fused=True)
 
     # --- updates ------------------------------------------------------------------------
     def update_batches(self, rollout: Rollout) -> Iterator[Rollout]:

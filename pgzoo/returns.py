@@ -53,7 +53,7 @@ def td_errors(value: torch.nn.Module, rollout: Rollout, gamma: float,
     δ is detached: the target is semi-gradient, and δ is a constant C of the updates.
     ``reward_offset`` is R̄ in the average-reward setting (§13.6, with γ = 1).
     """
-    v = value(rollout.obs)
-    with torch.no_grad():
-        target = td_targets(rollout.rewards - reward_offset, value(rollout.next_obs), rollout.terminated, gamma)
+    both = value(torch.cat([rollout.obs, rollout.next_obs]))  # one forward pass for S and S′
+    v, v_next = both[: rollout.num_steps], both[rollout.num_steps :]
+    target = td_targets(rollout.rewards - reward_offset, v_next, rollout.terminated, gamma)
     return v, (target - v).detach()
