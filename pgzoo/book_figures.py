@@ -9,7 +9,14 @@ and writes into the folder:
 
 - ``runs.npz``: per line, every run's total reward and length per episode, which episodes
   hit the time limit, and p(right) (the probability of action 0 in the first state) after
-  the episodes listed in ``p_after``;
+  the episodes listed in ``p_after`` and at the end;
+
+An episode that hits the cap ``max_episode_steps`` means p(right) has reached 0 or 1 (to
+float precision; under p = 0.05 an episode of the corridor exceeds 1000 steps with probability
+about 10⁻⁵), after which no episode can end and no update changes θ. Population training
+stops such a run there (``stopped_at``: the episode, 0 for runs that finished) and its
+remaining episodes are filled with the cap's return, −``max_episode_steps``, and marked as
+capped: what every further episode would give (``p_final`` shows p at the stop).
 - ``figure.png``, ``table.md`` and ``table.json`` (see :mod:`pgzoo.book_figures_report`).
 
 Usage: ``python -m pgzoo.book_figures leaderboards/book-13.1 leaderboards/book-13.2``.
@@ -88,14 +95,29 @@ def _algorithm(suite: FigureSuite, line: Line, episodes: int) -> Any:
     return cls(cls.make_config(suite.env, overrides))
 
 
+def _first_obs(env_id: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The encoded first observation of ``env_id`` (seed 0)."""
+    from pgzoo.envs import make_env
+
+    env = make_env(env_id)
+    try:
+        return encode_obs(env.observation_space, env.reset(seed=0)[0], dtype)
+    finally:
+        env.close()
+
+
+def _fill(rows: list[np.ndarray], episodes: int, value: float | bool) -> np.ndarray:
+    """Per-run episode arrays as ``[runs, episodes]``, runs that stopped early filled with ``value``."""
+    out = np.full((len(rows), episodes), value, dtype=np.asarray(rows[0]).dtype)
+    for r, x in enumerate(rows):
+        out[r, : len(x)] = x
+    return out
+
+
 def p_right(result: PopulationResult, params: dict[str, torch.Tensor]) -> np.ndarray:
     """π(action 0 | first state) of every run, for stacked ``params`` of ``result``'s agent."""
     policy = result.template.policy
-    from pgzoo.envs import make_env
-
-    env = make_env(result.env_id)
-    obs0 = encode_obs(env.observation_space, env.reset(seed=0)[0], next(policy.parameters()).dtype)
-    env.close()
+    obs0 = _first_obs(result.env_id, next(policy.parameters()).dtype)
     pol = {k.removeprefix("policy."): v for k, v in params.items() if k.startswith("policy.")}
     with torch.no_grad():
         probs = vmap(lambda p: functional_call(policy, p, (obs0,)).probs)(pol)
@@ -118,15 +140,19 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
         start = time.perf_counter()
         if use_population:
             pop = Population([a for a in algos for _ in seeds], suite.env, seeds * len(members),
-                             snapshot_episodes=p_after, progress=progress).run()
+                             snapshot_episodes=p_after, progress=progress, stop_on_truncation=True).run()
+            final_p = p_right(pop, pop.params)
             for j, i in enumerate(members):
                 rows = slice(j * runs, (j + 1) * runs)
+                ret, length, cut = (_fill(x[rows], episodes, fill) for x, fill in (
+                    (pop.episode_returns, -float(suite.max_episode_steps)),
+                    (pop.episode_lengths, suite.max_episode_steps), (pop.episode_truncated, True)))
                 out["lines"][i] = {
-                    "returns": np.stack(pop.episode_returns[rows]),
-                    "lengths": np.stack(pop.episode_lengths[rows]),
-                    "truncated": np.stack(pop.episode_truncated[rows]),
+                    "returns": ret, "lengths": length, "truncated": cut,
                     "p_after": np.stack([p_right(pop, pop.snapshots[k])[rows] for k in p_after], 1)
                     if p_after else np.zeros((runs, 0)),
+                    "stopped_at": np.array([len(x) if len(x) < episodes else 0 for x in pop.episode_returns[rows]]),
+                    "p_final": final_p[rows],
                 }
         else:
             for j, i in enumerate(members):
@@ -137,6 +163,8 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
                     "truncated": np.array([[e["length"] >= suite.max_episode_steps for e in r.episodes]
                                            for r in results]),
                     "p_after": np.full((runs, len(p_after)), np.nan),
+                    "stopped_at": np.zeros(runs, dtype=np.int64),
+                    "p_final": np.array([float(r.agent.policy(_first_obs(suite.env)).probs[0]) for r in results]),
                 }
         out["wall_s"][algo_name] = time.perf_counter() - start
     out["p_after_episodes"] = p_after
@@ -158,7 +186,7 @@ def save_runs(folder: Path, suite: FigureSuite, data: dict[str, Any]) -> None:
 def load_runs(folder: Path, suite: FigureSuite) -> list[dict[str, np.ndarray]]:
     """The per-line arrays saved by :func:`save_runs`."""
     with np.load(folder / "runs.npz") as z:
-        return [{k: z[f"{k}_{i}"] for k in ("returns", "lengths", "truncated", "p_after")}
+        return [{k: z[f"{k}_{i}"] for k in ("returns", "lengths", "truncated", "p_after", "stopped_at", "p_final")}
                 for i in range(len(suite.lines))]
 
 

@@ -3,8 +3,9 @@
 Figure: mean total reward per episode over the runs against the episode number, one line per
 configuration with a band of ±1.96 standard errors of that mean, and the dashed reference line
 (v*(s0) for the short corridor). Table: mean total reward over the suite's episode windows,
-mean p(right) after the listed episodes, and how many runs hit the episode-length cap at least
-once (those runs are kept in every mean, not dropped).
+mean p(right) after the listed episodes, and the runs that hit the episode-length cap: counted,
+listed, in the "all runs" column and named in the figure's legend, but kept out of the curve
+and the window means (see :mod:`pgzoo.book_figures`).
 """
 
 from __future__ import annotations
@@ -26,16 +27,26 @@ def table_rows(suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dic
     rows = []
     episodes = meta["episodes"]
     for line, data in zip(suite.lines, lines, strict=True):
+        ok = ~capped(data)
         row: dict[str, Any] = {"line": line.label, "runs": int(data["returns"].shape[0])}
         for lo, hi in suite.windows:
             if hi <= episodes:
-                row[f"reward {lo}–{hi}"] = float(data["returns"][:, lo - 1:hi].mean())
+                row[f"reward {lo}–{hi}"] = float(data["returns"][ok, lo - 1:hi].mean())
         for j, k in enumerate(meta["p_after_episodes"]):
-            row[f"p(right) after {k}"] = float(np.nanmean(data["p_after"][:, j]))
-        row["capped runs"] = int(data["truncated"].any(axis=1).sum())
-        row["capped episodes"] = int(data["truncated"].sum())
+            row[f"p(right) after {k}"] = float(np.nanmean(data["p_after"][ok, j]))
+        row["capped runs"] = int((~ok).sum())
+        lo, hi = ([(a, b) for a, b in suite.windows if b <= episodes] or [(1, episodes)])[-1]
+        row[f"reward {lo}–{hi}, all runs"] = float(data["returns"][:, lo - 1:hi].mean())
+        row["capped: run (stopped at episode, p(right))"] = ", ".join(
+            f"{r} ({int(data['stopped_at'][r]) or '-'}, {float(data['p_final'][r]):.3g})" for r in np.flatnonzero(~ok)
+        ) or "-"
         rows.append(row)
     return rows
+
+
+def capped(data: dict[str, np.ndarray]) -> np.ndarray:
+    """Runs with at least one episode cut at the cap."""
+    return data["truncated"].any(axis=1)
 
 
 def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
@@ -49,9 +60,12 @@ def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[st
     caption = (
         f"{suite.title}. {meta['runs']} independent runs (seeds 0–{meta['runs'] - 1}) × {meta['episodes']} "
         f"episodes per line, trained {meta['mode']}. \"reward a–b\": total reward per episode averaged over "
-        f"episodes a–b and all runs. p(right): π(right | s) after that episode's updates, averaged over runs. "
-        f"Episodes are capped at {suite.max_episode_steps} steps (an episode cannot end once p reaches 0 or 1); "
-        f"\"capped runs\" counts runs with at least one capped episode; they stay in every mean."
+        f"episodes a–b and over the runs never capped. p(right): π(right | s) after that episode's updates, "
+        f"averaged over the same runs. Episodes are capped at {suite.max_episode_steps} steps: an episode that "
+        f"long means p has reached 0 or 1 (to float precision) and no episode can end any more; such a run is "
+        f"stopped there and its remaining episodes count at the cap's return (−{suite.max_episode_steps}). "
+        f"\"capped runs\" counts them; the \"all runs\" column includes them; the last column lists them "
+        f"(seed, episode of the stop, p(right) there)."
     )
     if suite.reference is not None:
         caption += f" {suite.reference_label} ≈ {suite.reference:.3f}."
@@ -67,18 +81,20 @@ def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> 
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     for i, (line, data) in enumerate(zip(suite.lines, lines, strict=True)):
-        returns = data["returns"]
+        n_capped = int(capped(data).sum())
+        returns = data["returns"][~capped(data)]
         x = np.arange(1, returns.shape[1] + 1)
         mean = returns.mean(0)
         se = returns.std(0, ddof=1) / np.sqrt(returns.shape[0]) if returns.shape[0] > 1 else np.zeros_like(mean)
         colour = COLOURS[i % len(COLOURS)]
         ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, color=colour, alpha=0.2, linewidth=0)
-        ax.plot(x, mean, color=colour, linewidth=1.0, label=line.label)
+        note = f" ({n_capped} capped run{'s' * (n_capped > 1)} not in the curve, see table)" if n_capped else ""
+        ax.plot(x, mean, color=colour, linewidth=1.0, label=line.label + note)
     if suite.reference is not None:
         ax.axhline(suite.reference, color="k", linestyle="--", linewidth=1.0,
                    label=f"{suite.reference_label} ≈ {suite.reference:.2f}")
     ax.set_xlabel("Episode")
-    ax.set_ylabel(f"Total reward on episode\n(averaged over {lines[0]['returns'].shape[0]} runs)")
+    ax.set_ylabel(f"Total reward on episode\n(averaged over {lines[0]['returns'].shape[0]} runs, capped runs aside)")
     ax.set_title(suite.title, fontsize=10)
     ax.set_ylim(-90, -10)
     ax.set_xlim(1, lines[0]["returns"].shape[1])

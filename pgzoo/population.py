@@ -97,7 +97,8 @@ class PopulationResult:
     """Optimiser steps per run."""
     wall_s: float
     snapshots: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
-    """Episode k → stacked parameters of every run just after its k-th episode's updates."""
+    """Episode k → stacked parameters of every run just after its k-th episode's updates
+    (a run that stopped before its k-th episode: its final parameters)."""
     template: Agent | None = None
     rounds: int = 0
     """Iterations of the batched loop (each steps the collecting runs and updates the others)."""
@@ -237,7 +238,9 @@ class Population:
     With ``on_eval``, each run's agent is handed over for evaluation at the points the trainer
     evaluates with ``EvalSchedule(eval_every)`` (at 0, after every ``eval_every`` env steps,
     at the end), with the parameters it has there; ``rng_states[r]`` is the torch random state
-    the trainer's evaluations of run r start from.
+    the trainer's evaluations of run r start from. With ``stop_on_truncation``, a run whose
+    episode is cut by the time limit stops there, after that episode's updates (for tasks
+    where hitting the limit means the policy can no longer end an episode).
     """
 
     def __init__(
@@ -250,6 +253,7 @@ class Population:
         progress: bool = False,
         eval_every: int | None = None,
         on_eval: EvalHook | None = None,
+        stop_on_truncation: bool = False,
     ) -> None:
         self.seeds = [int(s) for s in seeds]
         if not self.seeds:
@@ -264,6 +268,7 @@ class Population:
         if on_eval is not None and not eval_every:
             raise UsageError("on_eval needs eval_every")
         self.eval_every, self.on_eval = eval_every, on_eval
+        self.stop_on_truncation = stop_on_truncation
         self.rng_states: list[torch.Tensor] = []
 
     # --- setup ----------------------------------------------------------------------------
@@ -313,6 +318,7 @@ class Population:
         t_idx = torch.zeros(R * N, dtype=torch.long)
         ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
         ep_count, env_steps, updates = (np.zeros(R, dtype=np.int64) for _ in range(3))
+        stopped = np.zeros(R, dtype=bool)
         returns: list[list[float]] = [[] for _ in range(R)]
         lengths: list[list[int]] = [[] for _ in range(R)]
         cut: list[list[bool]] = [[] for _ in range(R)]
@@ -378,6 +384,7 @@ class Population:
                 returns[r].append(float(ep_ret[e]))
                 lengths[r].append(int(ep_len[e]))
                 cut[r].append(bool(step.truncated[j] and not step.terminated[j]))
+                stopped[r] |= self.stop_on_truncation and cut[r][-1]
                 ep_ret[e], ep_len[e] = 0.0, 0
                 ep_count[r] += 1
             t_idx[env_idx] = torch.where(torch.from_numpy(done), 0, t + 1)
@@ -397,7 +404,7 @@ class Population:
                         self.on_eval(int(r), int(env_steps[r]), _member(template, params, int(r)))
                         last_eval[r] = env_steps[r]
                         next_eval[r] = (env_steps[r] // every + 1) * every
-                budget_left = ep_count < budget_eps if budget_eps else env_steps < budget_steps
+                budget_left = (ep_count < budget_eps if budget_eps else env_steps < budget_steps) & ~stopped
                 collecting = np.flatnonzero(settled & budget_left)
                 if not len(collecting) and settled.all():
                     break
@@ -431,6 +438,9 @@ class Population:
             bar.close()
             envs.close()
         wall = time.perf_counter() - start
+        for k_ep in self.snapshot_episodes:  # runs stopped before episode k: their final parameters
+            for n, v in params.items():
+                snapshots[k_ep][n][~snapped[k_ep]] = v[~snapped[k_ep]]
         if self.on_eval is not None:
             for r in np.flatnonzero(last_eval != env_steps):
                 self.on_eval(int(r), int(env_steps[r]), _member(template, params, int(r)))

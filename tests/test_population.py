@@ -79,3 +79,13 @@ def test_snapshots_are_the_parameters_after_that_episode() -> None:
     pop = Population(full, "ShortCorridor-v0", SEEDS, dtype=torch.float64, snapshot_episodes=(3, 6)).run()
     torch.testing.assert_close(pop.snapshots[3]["policy.theta"], after3)
     torch.testing.assert_close(pop.snapshots[6]["policy.theta"], pop.params["policy.theta"])
+
+
+def test_stop_on_truncation_ends_a_run_at_its_first_capped_episode() -> None:
+    cls = get_registry().algorithm("reinforce")
+    algo = cls(cls.make_config("ShortCorridor-v0", {"total_episodes": 5, "max_episode_steps": 6}))
+    pop = Population(algo, "ShortCorridor-v0", SEEDS, snapshot_episodes=(5,), stop_on_truncation=True).run()
+    for r in range(len(SEEDS)):
+        cut = pop.episode_truncated[r]
+        assert not cut[:-1].any() and (cut[-1] or len(cut) == 5)
+    torch.testing.assert_close(pop.snapshots[5]["policy.theta"], pop.params["policy.theta"])
