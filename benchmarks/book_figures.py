@@ -6,6 +6,9 @@ The four configurations (ShortCorridor-v0, 100 runs × 1000 episodes each): REIN
 
 - Population mode: the three REINFORCE step sizes as one population of 300 members (members
   may differ in step sizes), the baseline as one of 100; all runs in full.
+Runs whose episode hits the 1000-step cap (p(right) at 0 or 1: no episode can end any more)
+stop there, as in the figures; the plain loop is timed on runs that were never capped.
+
 - Plain loop: :class:`pgzoo.Trainer`, one run after another. Running all 400 runs that way
   takes hours here, so by default ``--plain-runs`` runs per configuration are trained in full
   and the loop's time is extrapolated from its time per env step to the env steps the full
@@ -81,23 +84,26 @@ def main() -> None:
     for i, (_, algo) in enumerate(configs):
         by_algo.setdefault(algo.name, []).append(i)
     steps = np.zeros(len(configs))
+    uncapped: dict[int, list[int]] = {}
     pop_wall = 0.0
     for name, members in by_algo.items():
         algos = [configs[i][1] for i in members for _ in seeds]
         start = time.perf_counter()
-        result = Population(algos, "ShortCorridor-v0", seeds * len(members)).run()
+        result = Population(algos, "ShortCorridor-v0", seeds * len(members), stop_on_truncation=True).run()
         wall = time.perf_counter() - start
         pop_wall += wall
         for j, i in enumerate(members):
-            steps[i] = result.env_steps[j * args.runs:(j + 1) * args.runs].sum()
+            rows = slice(j * args.runs, (j + 1) * args.runs)
+            steps[i] = result.env_steps[rows].sum()
+            uncapped[i] = [s for s, cut in zip(seeds, result.episode_truncated[rows], strict=True) if not cut.any()]
         print(f"population {name} ×{len(algos)}: {wall:.1f} s, {result.rounds} rounds "
               f"({1e3 * wall / max(result.rounds, 1):.2f} ms per round), {result.env_steps.sum():,} env steps")
 
     plain_wall, extrapolated = 0.0, False
     for i, (label, algo) in enumerate(configs):
-        k = min(args.plain_runs, args.runs)
+        k = min(args.plain_runs, len(uncapped[i]))
         start, measured_steps = time.perf_counter(), 0
-        for seed in seeds[:k]:
+        for seed in uncapped[i][:k]:
             measured_steps += Trainer(algo, "ShortCorridor-v0", seed, progress=False).run().summary["env_steps"]
         wall = time.perf_counter() - start
         full = wall if k == args.runs else wall / measured_steps * steps[i]
