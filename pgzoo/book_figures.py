@@ -210,7 +210,8 @@ def reproduce_any(folder: str | Path, runs: int | None = None, population: bool 
     if load_toml(folder / "suite.toml").get("kind") == EXAMPLE_KIND:
         from pgzoo.book_example import reproduce_example
 
-        reproduce_example(folder)
+        if not (render_only and (folder / "table.md").exists()):
+            reproduce_example(folder)
         return (folder / "table.md").read_text(), 0
     reproduce(folder, runs, None, population, render_only, progress)
     meta = json.loads((folder / "runs.json").read_text())

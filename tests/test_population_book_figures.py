@@ -1,0 +1,34 @@
+"""The book-figure pipeline end to end on a tiny budget, and the closed form of Example 13.1."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pgzoo.book_example import OPTIMAL_P, OPTIMAL_VALUE, monte_carlo, start_value
+from pgzoo.book_figures import is_book_suite, reproduce
+
+ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
+
+
+def test_figure_folder_runs_and_renders(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "book-13.2" / "suite.toml", tmp_path / "suite.toml")
+    assert is_book_suite(tmp_path)
+    figure = reproduce(tmp_path, runs=2, episodes=6, progress=False)
+    assert figure.is_file() and figure.stat().st_size > 10_000
+    table = json.loads((tmp_path / "table.json").read_text())
+    assert [r["line"] for r in table["rows"]] == ["REINFORCE α = 2⁻¹³", "REINFORCE with baseline α^θ = 2⁻⁹, α^w = 2⁻⁶"]
+    assert all(r["runs"] == 2 and "capped runs" in r for r in table["rows"])
+    assert "capped at 1000 steps" in (tmp_path / "table.md").read_text()
+
+
+def test_example_13_1_closed_form_and_monte_carlo() -> None:
+    assert math.isclose(OPTIMAL_P, 2 - math.sqrt(2))
+    assert start_value(OPTIMAL_P) == pytest.approx(OPTIMAL_VALUE) == pytest.approx(-11.657, abs=1e-3)
+    assert start_value(0.95) == pytest.approx(-44.2, abs=0.05) and start_value(0.05) == pytest.approx(-82.1, abs=0.05)
+    totals = monte_carlo("ShortCorridor-v0", 0.6, 400, seed=1)
+    assert abs(totals.mean() - start_value(0.6)) < 4 * totals.std() / math.sqrt(len(totals))
