@@ -45,6 +45,15 @@ def entropy_bonus(dist: Distribution, coef: float) -> torch.Tensor:
     return -coef * dist.entropy().sum()
 
 
+def policy_loss_terms(dist: Distribution, actions: torch.Tensor, coef: torch.Tensor, entropy_coef: float = 0.0
+                      ) -> LossTerms:
+    """``loss_policy`` = −Σ C·ln π(A|S,θ) (C held constant), plus ``loss_entropy`` if asked for."""
+    terms = {"loss_policy": surrogate(coef, dist.log_prob(actions))}
+    if entropy_coef:
+        terms["loss_entropy"] = entropy_bonus(dist, entropy_coef)
+    return terms
+
+
 def total_loss(terms: LossTerms) -> torch.Tensor:
     """Sum of the ``loss_*`` terms: what the optimiser minimises."""
     losses = [v for k, v in terms.items() if k.startswith("loss_")]

@@ -42,3 +42,15 @@ def test_linear_softmax_eligibility_is_eq_13_9() -> None:
     policy.log_prob(obs, torch.tensor(a)).backward()
     pi = torch.softmax(table[s] @ policy.theta.detach(), 0)
     assert torch.allclose(policy.theta.grad, table[s, a] - pi @ table[s])
+
+
+def test_entropy_bonus_term_only_when_asked() -> None:
+    from torch.distributions import Categorical
+
+    from pgzoo.losses import policy_loss_terms
+
+    dist = Categorical(logits=torch.zeros(3, 2))
+    actions, coef = torch.tensor([0, 1, 1]), torch.ones(3)
+    assert set(policy_loss_terms(dist, actions, coef)) == {"loss_policy"}
+    terms = policy_loss_terms(dist, actions, coef, entropy_coef=0.1)
+    assert torch.isclose(terms["loss_entropy"], torch.tensor(-0.1 * 3 * 0.6931471805599453))

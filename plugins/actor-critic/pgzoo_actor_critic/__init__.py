@@ -23,7 +23,7 @@ import numpy as np
 
 from pgzoo import Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
 from pgzoo.book import BookCase
-from pgzoo.losses import entropy_bonus, surrogate
+from pgzoo.losses import policy_loss_terms, surrogate
 from pgzoo.policies import Policy
 from pgzoo.returns import discount_weights, td_errors
 from pgzoo.values import ValueFunction
@@ -40,15 +40,8 @@ class ActorCriticLoss(SurrogateLoss):
         cfg = self.config
         v, delta = td_errors(value, rollout, cfg.gamma)
         i_factor = discount_weights(rollout.t, cfg.gamma, v.dtype) if cfg.discount_actor else 1.0
-        dist = policy(rollout.obs)
-        terms = {
-            "loss_policy": surrogate(i_factor * delta, dist.log_prob(rollout.actions)),
-            "loss_value": surrogate(delta, v),
-        }
-        if cfg.entropy_coef:
-            terms["loss_entropy"] = entropy_bonus(dist, cfg.entropy_coef)
-        terms["td_error_mean"] = delta.mean()
-        return terms
+        terms = policy_loss_terms(policy(rollout.obs), rollout.actions, i_factor * delta, cfg.entropy_coef)
+        return {**terms, "loss_value": surrogate(delta, v), "td_error_mean": delta.mean()}
 
 
 class ActorCritic(Algorithm):

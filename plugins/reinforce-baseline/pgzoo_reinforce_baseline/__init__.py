@@ -22,7 +22,7 @@ import numpy as np
 
 from pgzoo import CriticConfig, LossTerms, MonteCarloAlgorithm, MonteCarloConfig, Rollout, SurrogateLoss, hookimpl
 from pgzoo.book import BookCase
-from pgzoo.losses import entropy_bonus, surrogate
+from pgzoo.losses import policy_loss_terms, surrogate
 from pgzoo.policies import Policy
 from pgzoo.returns import discount_weights, episode_returns
 from pgzoo.values import ValueFunction
@@ -41,16 +41,9 @@ class ReinforceBaselineLoss(SurrogateLoss):
         v = value(rollout.obs)
         delta = (G - v).detach()
         gamma_t = discount_weights(rollout.t, cfg.gamma, G.dtype) if cfg.discount_actor else 1.0
-        dist = policy(rollout.obs)
-        terms = {
-            "loss_policy": surrogate(gamma_t * delta, dist.log_prob(rollout.actions)),
-            "loss_value": surrogate(delta, v),
-        }
-        if cfg.entropy_coef:
-            terms["loss_entropy"] = entropy_bonus(dist, cfg.entropy_coef)
-        terms["delta_mean"] = delta.mean()
-        terms["value_mean"] = v.mean().detach()
-        return terms
+        terms = policy_loss_terms(policy(rollout.obs), rollout.actions, gamma_t * delta, cfg.entropy_coef)
+        return {**terms, "loss_value": surrogate(delta, v), "delta_mean": delta.mean(),
+                "value_mean": v.mean().detach()}
 
 
 class ReinforceBaseline(MonteCarloAlgorithm):

@@ -22,7 +22,7 @@ import numpy as np
 
 from pgzoo import LossTerms, MonteCarloAlgorithm, MonteCarloConfig, Rollout, SurrogateLoss, hookimpl
 from pgzoo.book import BookCase
-from pgzoo.losses import entropy_bonus, surrogate
+from pgzoo.losses import policy_loss_terms
 from pgzoo.policies import Policy
 from pgzoo.returns import discount_weights, episode_returns
 
@@ -38,12 +38,8 @@ class ReinforceLoss(SurrogateLoss):
         cfg = self.config
         G = episode_returns(rollout, cfg.gamma)
         gamma_t = discount_weights(rollout.t, cfg.gamma, G.dtype) if cfg.discount_actor else 1.0
-        dist = policy(rollout.obs)
-        terms = {"loss_policy": surrogate(gamma_t * G, dist.log_prob(rollout.actions))}
-        if cfg.entropy_coef:
-            terms["loss_entropy"] = entropy_bonus(dist, cfg.entropy_coef)
-        terms["return_mean"] = G.mean().detach()
-        return terms
+        terms = policy_loss_terms(policy(rollout.obs), rollout.actions, gamma_t * G, cfg.entropy_coef)
+        return {**terms, "return_mean": G.mean().detach()}
 
 
 class Reinforce(MonteCarloAlgorithm):
