@@ -56,10 +56,12 @@ def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], max_steps:
 def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:
     """Train the runs ``specs`` (one cell, one per seed) as a population; their results lines."""
     from pgzoo.bench.suite import RunSpec
-    from pgzoo.bench.task import limit_threads, run_record
+    from pgzoo.bench.task import _crash_once, limit_threads, run_record
     from pgzoo.registry import get_registry
 
     runs = [RunSpec(**s) for s in specs]
+    for run in runs:  # the executors' retry test hook, once per member
+        _crash_once(f"{run.algorithm}-{run.env}-{run.seed}-{run.config_hash}")
     limit_threads()
     registry = get_registry()
     first = runs[0]
