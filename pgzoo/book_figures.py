@@ -11,12 +11,12 @@ and writes into the folder:
   hit the time limit, and p(right) (the probability of action 0 in the first state) after
   the episodes listed in ``p_after`` and at the end;
 
-An episode that hits the cap ``max_episode_steps`` means p(right) has reached 0 or 1 (to
-float precision; under p = 0.05 an episode of the corridor exceeds 1000 steps with probability
-about 10⁻⁵), after which no episode can end and no update changes θ. Population training
-stops such a run there (``stopped_at``: the episode, 0 for runs that finished) and its
-remaining episodes are filled with the cap's return, −``max_episode_steps``, and marked as
-capped: what every further episode would give (``p_final`` shows p at the stop).
+An episode that hits the cap ``max_episode_steps`` means p(right) has run to (or next to) 0
+or 1 (under p = 0.05 an episode of the corridor exceeds 1000 steps with probability about
+10⁻⁵; at p = 0 or 1 it never ends and no update changes θ). Population training stops such a
+run there (``stopped_at``: the episode, 0 for runs that finished; ``p_final``: p at the stop)
+and its remaining episodes are filled with the cap's return, −``max_episode_steps``, marked
+as capped: what every further episode gives at p = 0 or 1, and a stated assumption otherwise.
 - ``figure.png``, ``table.md`` and ``table.json`` (see :mod:`pgzoo.book_figures_report`).
 
 Usage: ``python -m pgzoo.book_figures leaderboards/book-13.1 leaderboards/book-13.2``.

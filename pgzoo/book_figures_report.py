@@ -62,8 +62,9 @@ def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[st
         f"episodes per line, trained {meta['mode']}. \"reward a–b\": total reward per episode averaged over "
         f"episodes a–b and over the runs never capped. p(right): π(right | s) after that episode's updates, "
         f"averaged over the same runs. Episodes are capped at {suite.max_episode_steps} steps: an episode that "
-        f"long means p has reached 0 or 1 (to float precision) and no episode can end any more; such a run is "
-        f"stopped there and its remaining episodes count at the cap's return (−{suite.max_episode_steps}). "
+        f"long means p has run to (or next to) 0 or 1, where episodes (nearly) never end; such a run is stopped "
+        f"there, and in the \"all runs\" column its remaining episodes count at the cap's return "
+        f"(−{suite.max_episode_steps}). "
         f"\"capped runs\" counts them; the \"all runs\" column includes them; the last column lists them "
         f"(seed, episode of the stop, p(right) there)."
     )
