@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from tqdm.auto import tqdm
 
@@ -13,6 +14,7 @@ class GridProgress:
     def __init__(self, total: int, already_done: int, enabled: bool = True) -> None:
         self.running = 0
         self.failed = 0
+        self._drawn = 0.0
         self._bar = tqdm(total=total, initial=already_done, unit="run", desc="bench", disable=not enabled,
                          file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
                          bar_format="{desc}: {n_fmt}/{total_fmt} runs done{postfix} "
@@ -20,12 +22,15 @@ class GridProgress:
         self._refresh()
 
     def _refresh(self) -> None:
+        self._drawn = time.monotonic()
         left = self._bar.total - self._bar.n - self.running
         failed = f", {self.failed} failed" if self.failed else ""
         self._bar.set_postfix_str(f"{self.running} running, {max(left, 0)} left{failed}", refresh=True)
 
     def set_running(self, n: int) -> None:
-        if n != self.running:
+        """Record how many runs are running; redraw (at most every half second) so the clock ticks."""
+        now = time.monotonic()
+        if n != self.running or now - self._drawn >= 0.5:
             self.running = n
             self._refresh()
 
