@@ -171,7 +171,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
               f"./{DEFAULT_OUT}/", file=sys.stderr)
     only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
     report = run_bench(folder, seeds=args.seeds, workers=args.workers, executor=args.executor,
-                       address=args.address, only=only, progress=not args.quiet)
+                       address=args.address, only=only, progress=not args.quiet,
+                       population=False if args.no_population else None)
     print(report.leaderboard)
     print(f"pgzoo bench: {report.finished} runs trained in {report.wall_s:.0f} s ({report.already_done} were already "
           f"done, {len(report.failed)} failed); wrote leaderboard.md, leaderboard.json, curves.png and results.jsonl "
@@ -238,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local process pool (default) or Ray tasks")
     s.add_argument("--address", metavar="ADDR", help="join the Ray cluster at ADDR (default: start a local one)")
     s.add_argument("--only", metavar="ALGO,...", help="only these algorithms of the suite")
+    s.add_argument("--no-population", action="store_true",
+                   help="train every seed on its own, not as one batched population (equivalent results)")
     s.add_argument("--quiet", action="store_true", help="no progress line")
     s.set_defaults(func=cmd_bench)
 
