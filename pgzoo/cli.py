@@ -103,7 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pgzoo.envs import make_vec_env
+    from pgzoo.envs import make_env
     from pgzoo.evaluation import evaluate, summarize
     from pgzoo.rundir import load_run
     from pgzoo.seeding import derive_seeds
@@ -112,9 +112,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     meta, state = load_run(args.run_dir)
     cls = _registry().algorithm(meta["algorithm"])
     algo = cls(cls.make_config(overrides=meta["config"]))
-    envs = make_vec_env(meta["env_id"], 1, algo.config.max_episode_steps)
-    agent = algo.build_agent(EnvSpec.from_env(envs, meta["env_id"]))
-    envs.close()
+    env = make_env(meta["env_id"], algo.config.max_episode_steps)
+    agent = algo.build_agent(EnvSpec.from_env(env, meta["env_id"]))
+    env.close()
     agent.load_state_dict(state["agent"])
     seeds = derive_seeds(meta["seed"], algo.config.num_envs, args.episodes).eval_envs
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps)
