@@ -37,6 +37,9 @@ class AlgorithmConfig(BaseModel):
     )
     init_log_std: float = Field(0.0, ge=-10.0, le=5.0, description="initial ln σ of a Gaussian policy")
     min_std: float = Field(1e-3, gt=0.0, description="floor of σ of a Gaussian policy")
+    reward_scale: float = Field(
+        1.0, gt=0.0, description="rewards are multiplied by this before learning (reported returns stay raw)"
+    )
     entropy_coef: float = Field(0.0, ge=0.0, description="entropy bonus (0: none, as in the book)")
     discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book")
     num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together")

@@ -359,7 +359,7 @@ class Population:
             """Bookkeeping for the envs ``env_idx`` of collecting ``runs`` after one step."""
             k = len(runs)
             next_obs = encode_obs(obs_space, step.final_obs, dtype)
-            rew = torch.as_tensor(step.reward, dtype=dtype)
+            rew = torch.as_tensor(step.reward * cfg.reward_scale, dtype=dtype)
             term, trunc = torch.as_tensor(step.terminated), torch.as_tensor(step.truncated)
             t = t_idx[env_idx]
             o = obs[torch.from_numpy(runs)].reshape(k * N, -1)

@@ -166,7 +166,7 @@ class Trainer:
                 actions = actions.clone()  # a normal tensor: the loss differentiates ln π(actions|obs)
                 done = terminated | truncated
                 next_obs = encode_obs(obs_space, raw_true_next, self.dtype)
-                rew_t = torch.as_tensor(reward, dtype=self.dtype)
+                rew_t = torch.as_tensor(reward * cfg.reward_scale, dtype=self.dtype)
                 term_t, trunc_t = torch.as_tensor(terminated), torch.as_tensor(truncated)
                 env_steps += n
                 if buffers is None:

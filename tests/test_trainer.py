@@ -113,3 +113,19 @@ def test_episode_budget_and_summary(tmp_path) -> None:
     assert result.summary["episodes"] == 7 == len(result.episodes)
     assert json.loads((tmp_path / "summary.json").read_text())["episodes"] == 7
     assert np.isfinite(result.summary["eval_return_mean"])
+
+
+def test_reward_scale_scales_what_is_learned_not_what_is_reported() -> None:
+    """REINFORCE with SGD: rewards × 4 at α is the same update as rewards × 1 at 4α (θ += α G ∇ln π),
+    and the episode returns reported stay the environment's own."""
+    cls = get_algorithm("reinforce")
+    base = {"total_episodes": 8, "eval_episodes": 1, "alpha_theta": 2.0**-10}
+    scaled = Trainer(cls(cls.make_config("ShortCorridor-v0", {**base, "reward_scale": 4.0})), "ShortCorridor-v0",
+                     seed=1, progress=False, dtype=torch.float64).run()
+    plain = Trainer(cls(cls.make_config("ShortCorridor-v0", {**base, "alpha_theta": 2.0**-8})), "ShortCorridor-v0",
+                    seed=1, progress=False, dtype=torch.float64).run()
+    torch.testing.assert_close(scaled.agent.policy.theta, plain.agent.policy.theta, rtol=1e-12, atol=1e-12)
+    assert not torch.equal(scaled.agent.policy.theta, torch.tensor([-np.log(19), 0.0], dtype=torch.float64))
+    returns = [e["return"] for e in scaled.episodes]
+    assert returns == [e["return"] for e in plain.episodes] and all(r == -e["length"] for r, e in
+                                                                    zip(returns, scaled.episodes, strict=True))

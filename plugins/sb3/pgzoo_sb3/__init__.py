@@ -209,6 +209,7 @@ class SB3Baseline(Baseline):
             progress: bool = False) -> TrainResult:
         """Train on ``env_id`` for ``total_steps`` env steps; evaluate on ``schedule``."""
         import stable_baselines3
+        from stable_baselines3.common.logger import Logger
         from stable_baselines3.common.monitor import Monitor
         from stable_baselines3.common.utils import set_random_seed
         from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
@@ -238,6 +239,8 @@ class SB3Baseline(Baseline):
         except TypeError as e:
             raise UsageError(f"invalid hyperparameters for '{self.name}': {e}") from None
 
+        # SB3 would otherwise create an unused log folder in the temp directory for every run
+        model.set_logger(Logger(folder=None, output_formats=[]))
         bar = tqdm(total=total_steps, unit="step", disable=not progress, desc=f"{self.name} {env_id}",
                    dynamic_ncols=True, mininterval=0.5)
         run = _Run(model, env_id, total_steps, schedule, seeds.eval_envs[: schedule.episodes], obs_norm, max_steps,
@@ -281,6 +284,13 @@ class SB3A2C(SB3Baseline):
     env_defaults: ClassVar[dict[str, dict[str, Any]]] = {
         "CartPole-v1": {"n_envs": 8, "ent_coef": 0.0},
         "Acrobot-v1": {"n_envs": 16, "normalize": True, "ent_coef": 0.0},
+        "Pendulum-v1": {"n_envs": 8, "normalize": True, "ent_coef": 0.0, "max_grad_norm": 0.5, "n_steps": 8,
+                        "gae_lambda": 0.9, "vf_coef": 0.4, "gamma": 0.9, "use_rms_prop": True,
+                        "normalize_advantage": False, "learning_rate": "lin_7e-4", "use_sde": True,
+                        "policy_kwargs": {"log_std_init": -2, "ortho_init": False}},
+        "MountainCarContinuous-v0": {"n_envs": 4, "normalize": True, "n_steps": 100, "ent_coef": 0.0,
+                                     "use_sde": True, "sde_sample_freq": 16,
+                                     "policy_kwargs": {"log_std_init": 0.0, "ortho_init": False}},
     }
 
 
@@ -295,6 +305,14 @@ class SB3PPO(SB3Baseline):
                         "n_epochs": 20, "ent_coef": 0.0, "learning_rate": "lin_0.001", "clip_range": "lin_0.2"},
         "Acrobot-v1": {"n_envs": 16, "normalize": True, "n_steps": 256, "gae_lambda": 0.94, "gamma": 0.99,
                        "n_epochs": 4, "ent_coef": 0.0},
+        "Pendulum-v1": {"n_envs": 4, "n_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10,
+                        "ent_coef": 0.0, "learning_rate": 1e-3, "clip_range": 0.2, "use_sde": True,
+                        "sde_sample_freq": 4},
+        "MountainCarContinuous-v0": {"n_envs": 1, "normalize": True, "batch_size": 256, "n_steps": 8,
+                                     "gamma": 0.9999, "learning_rate": 7.77e-05, "ent_coef": 0.00429,
+                                     "clip_range": 0.1, "n_epochs": 10, "gae_lambda": 0.9, "max_grad_norm": 5,
+                                     "vf_coef": 0.19, "use_sde": True,
+                                     "policy_kwargs": {"log_std_init": -3.29, "ortho_init": False}},
     }
 
     def gradient_steps(self, model: OnPolicyAlgorithm, rollouts: int) -> int | None:

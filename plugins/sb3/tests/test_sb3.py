@@ -74,3 +74,16 @@ def test_lin_schedules() -> None:
     assert parse_schedule("learning_rate", 3e-4) == 3e-4
     with pytest.raises(UsageError):
         parse_schedule("clip_range", "lin_x")
+
+
+@pytest.mark.parametrize("baseline", [SB3A2C, SB3PPO])
+def test_continuous_zoo_settings_run_gsde_and_leave_no_log_folder(baseline, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # SB3's default logger would create SB3-<date> folders here
+    monkeypatch.setattr("tempfile.tempdir", None)
+    hp = {**TINY, "n_steps": 16, "batch_size": 32} if baseline is SB3PPO else TINY
+    result = baseline(hp).run("Pendulum-v1", seed=0, total_steps=200, schedule=EvalSchedule(every=1000, episodes=1))
+    s = result.summary
+    assert s["hyperparams"]["use_sde"] is True and s["hyperparams"]["gamma"] == 0.9  # the zoo's Pendulum-v1 settings
+    assert all(map(lambda x: x == x, (s["eval_return_mean"], s["eval_return_mean_deterministic"])))  # not NaN
+    assert s["eval_return_mean"] < 0 and s["env_steps"] >= 200
+    assert list(tmp_path.iterdir()) == []
