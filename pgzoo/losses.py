@@ -73,5 +73,14 @@ class SurrogateLoss(nn.Module):
         super().__init__()
         self.config = config
 
+    def init_state(self, agent: nn.Module, num_envs: int) -> None:
+        """Create the state this loss keeps between calls (as buffers), for a fresh run of
+        ``agent`` on ``num_envs`` environments. The default keeps none.
+
+        A loss with state (e.g. eligibility traces) creates all of it here, so that
+        population training (:mod:`pgzoo.population`) can keep one copy per run; the trainer
+        calls it before the first update.
+        """
+
     def forward(self, policy: Policy, value: ValueFunction | None, rollout: Rollout) -> LossTerms:  # pragma: no cover
         raise NotImplementedError

@@ -22,7 +22,9 @@ and by the conformance test ``test_population_matches_single_runs``):
 
 - it does not override :meth:`Algorithm.update` (its optimiser steps are those of
   ``update_batches`` + its loss), and does not set the class attribute ``population = False``;
-- its loss is a pure function of (policy, value, rollout): no state kept between calls, no
+- its loss is a function of (policy, value, rollout) and of the state it keeps between
+  calls, if any: buffers, all created by :meth:`SurrogateLoss.init_state` (eligibility
+  traces), which the population keeps per run ``[R, ...]``; no parameters of its own, no
   ``.item()`` or data-dependent Python control flow on tensors (``vmap`` runs it);
 - its optimiser is :meth:`Algorithm.make_optimizer`'s plain SGD or Adam;
 - its policy's distributions are ``Categorical`` or ``Normal`` (see :mod:`pgzoo.sampling`).
@@ -68,10 +70,20 @@ def population_blocker(algo: Algorithm) -> str | None:
         return f"'{cls.name}' opts out of population training (population = False)"
     if cls.update is not Algorithm.update:
         return f"'{cls.name}' overrides Algorithm.update"
-    loss = algo.loss
-    if any(True for _ in loss.children()) or any(True for _ in loss.parameters()) or any(True for _ in loss.buffers()):
-        return f"the loss of '{cls.name}' holds submodules, parameters or buffers (state between calls)"
+    if any(True for _ in algo.loss.parameters()):
+        return f"the loss of '{cls.name}' holds parameters of its own"
     return None
+
+
+def env_blocker(env_id: str, max_episode_steps: int | None = None) -> str | None:
+    """Why runs on ``env_id`` cannot be trained as a population, or ``None`` if they can: a
+    continuing task (no episodes) is trained by :class:`pgzoo.Trainer` only."""
+    probe = make_env(env_id, max_episode_steps)
+    try:
+        continuing = EnvSpec.from_env(probe, env_id).continuing
+    finally:
+        probe.close()
+    return f"{env_id} is a continuing task; population training is for episodic ones" if continuing else None
 
 
 def supports_population(algo: Algorithm) -> bool:
@@ -118,15 +130,16 @@ def _member(template: Agent, params: dict[str, torch.Tensor], run: int) -> Agent
 
 
 class _AgentLoss(nn.Module):
-    """The total loss of an agent on a rollout given as its fields, for ``functional_call``."""
+    """The total loss of an agent on a rollout given as its fields, for ``functional_call``;
+    also returns the loss's state (its buffers) as the call left it."""
 
     def __init__(self, agent: Agent, loss: nn.Module) -> None:
         super().__init__()
         self.agent, self.loss = agent, loss
 
-    def forward(self, *fields: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, *fields: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = self.loss(self.agent.policy, self.agent.value, Rollout(*fields))
-        return total_loss(terms)
+        return total_loss(terms), {f"loss.{k}": v for k, v in self.loss.named_buffers()}
 
 
 def _check_members(algos: Sequence[Algorithm]) -> None:
@@ -294,13 +307,20 @@ class Population:
         probe = make_env(self.env_id, cfg.max_episode_steps)
         spec = EnvSpec.from_env(probe, self.env_id)
         probe.close()
+        if spec.continuing:
+            raise UsageError(f"cannot train as a population: {env_blocker(self.env_id, cfg.max_episode_steps)}")
         template, params, optim = self._build(spec)
         policy_names = {n: n.removeprefix("policy.") for n in params if n.startswith("policy.")}
-        agent_loss = _AgentLoss(template, algo.loss)
+        agent_loss = _AgentLoss(template, copy.deepcopy(algo.loss))
+        agent_loss.loss.init_state(template, N)
+        # the loss's state between calls (e.g. eligibility traces), one copy per run
+        state = {f"loss.{k}": v.detach().unsqueeze(0).repeat(R, *[1] * v.dim())
+                 for k, v in agent_loss.loss.named_buffers()}
         dtype, obs_space = self.dtype, spec.observation_space
 
-        def loss_fn(p: dict[str, torch.Tensor], *fields: torch.Tensor | None) -> torch.Tensor:
-            return functional_call(agent_loss, {f"agent.{k}": v for k, v in p.items()}, fields)
+        def loss_fn(p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
+                    *fields: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            return functional_call(agent_loss, ({f"agent.{k}": v for k, v in p.items()}, s), fields)
 
         def act_fn(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             return sample_with(functional_call(template.policy, p, (obs,)), u)
@@ -341,7 +361,11 @@ class Population:
             sub = {n: v[idx].requires_grad_(True) for n, v in params.items()}
             values = tuple(fields[f] for f in FIELDS)
             dims = tuple(None if v is None else 0 for v in values)
-            totals = vmap(loss_fn, in_dims=(0, *dims))(sub, *values)
+            totals, new_state = vmap(loss_fn, in_dims=(0, 0, *dims))(sub, {k: v[idx] for k, v in state.items()},
+                                                                    *values)
+            if new_state.keys() != state.keys():
+                raise UsageError(f"cannot train '{algo.name}' as a population: its loss creates state "
+                                 f"{sorted(new_state.keys() - state.keys())} outside init_state")
             grads = torch.autograd.grad(totals.sum(), list(sub.values()), allow_unused=True)
             bad = ~torch.isfinite(totals)
             for g in grads:
@@ -353,6 +377,8 @@ class Population:
                                     f"{r} (seed {self.seeds[r]}) at env step {env_steps[r]} (update {updates[r] + 1})")
             with torch.no_grad():
                 optim.step(idx, {n: g for n, g in zip(sub, grads, strict=True) if g is not None})
+                for k, v in new_state.items():
+                    state[k][idx] = v
             updates[runs] += 1
 
         def record(runs: np.ndarray, env_idx: np.ndarray, step: Any, actions: torch.Tensor) -> None:

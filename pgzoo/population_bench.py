@@ -17,7 +17,7 @@ import torch
 
 from pgzoo.algorithm import Agent
 from pgzoo.evaluation import evaluate, summarize
-from pgzoo.population import Population, population_blocker
+from pgzoo.population import Population, env_blocker, population_blocker
 from pgzoo.seeding import Seeds, derive_seeds
 
 
@@ -30,18 +30,11 @@ def can_run_as_population(spec: Any) -> bool:
     """Whether the run's algorithm trains as a population on its (episodic) environment."""
     if spec.kind != "algorithm":
         return False
-    from pgzoo.envs import make_env
     from pgzoo.registry import get_registry
-    from pgzoo.spaces import EnvSpec
 
     cls = get_registry().algorithm(spec.registered_name)
-    if population_blocker(cls(cls.make_config(overrides=spec.config))) is not None:
-        return False
-    env = make_env(spec.env)
-    try:
-        return not getattr(EnvSpec.from_env(env, spec.env), "continuing", False)
-    finally:
-        env.close()
+    algo = cls(cls.make_config(overrides=spec.config))
+    return population_blocker(algo) is None and env_blocker(spec.env, algo.config.max_episode_steps) is None
 
 
 def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], max_steps: int | None,

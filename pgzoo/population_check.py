@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from pgzoo.population import Population, population_blocker
+from pgzoo.population import Population, env_blocker, population_blocker
 from pgzoo.registry import get_registry
 from pgzoo.trainer import Trainer
 
@@ -18,12 +18,13 @@ def check_population_matches_single_runs(name: str, env_id: str, overrides: dict
 
     Raises ``AssertionError`` unless every member's episodes and final parameters equal (to
     float tolerance) those of its seed trained by :class:`pgzoo.Trainer`. Returns the reason
-    instead when the algorithm cannot be trained as a population (see
-    :func:`pgzoo.population.population_blocker`), and ``None`` when the check passed.
+    instead when the algorithm or the environment cannot be trained as a population (see
+    :func:`pgzoo.population.population_blocker` and :func:`~pgzoo.population.env_blocker`),
+    and ``None`` when the check passed.
     """
     cls = get_registry().algorithm(name)
     algo = cls(cls.make_config(env_id, overrides))
-    blocker = population_blocker(algo)
+    blocker = population_blocker(algo) or env_blocker(env_id, algo.config.max_episode_steps)
     if blocker:
         return blocker
     pop = Population(algo, env_id, seeds, dtype=torch.float64).run()

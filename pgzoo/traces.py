@@ -14,6 +14,12 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 
+def _inside_vmap(x: torch.Tensor) -> bool:
+    """Whether ``x`` is batched by an enclosing ``vmap`` (population training), where
+    ``torch.autograd.grad`` cannot run and ``torch.func.grad`` must."""
+    return torch._C._functorch.is_batchedtensor(x)
+
+
 def per_env_gradients(
     module: nn.Module, fn: Callable[[nn.Module, dict[str, torch.Tensor], tuple], torch.Tensor], *inputs: torch.Tensor
 ) -> dict[str, torch.Tensor]:
@@ -22,7 +28,7 @@ def per_env_gradients(
     ``fn(module, params, sample)`` computes a scalar for one environment's ``sample`` (the
     inputs without their leading N axis) with ``functional_call(module, params, ...)``.
     """
-    if inputs[0].shape[0] == 1:  # one environment: plain autograd, no vmap overhead
+    if inputs[0].shape[0] == 1 and not _inside_vmap(inputs[0]):  # one environment: plain autograd
         named = dict(module.named_parameters())
         with torch.enable_grad():
             out = fn(module, named, tuple(x[0] for x in inputs))
@@ -66,6 +72,19 @@ class EligibilityTrace(nn.Module):
         super().__init__()
         self.names: list[str] = []
 
+    @staticmethod
+    def _key(name: str) -> str:
+        return "z_" + name.replace(".", "_")
+
+    def init(self, module: nn.Module, num_envs: int) -> None:
+        """Create zero traces for ``module``'s parameters and ``num_envs`` environments.
+
+        Optional for :meth:`step` (which creates missing traces), but a loss's state must
+        exist before its first call for population training to carry it per run.
+        """
+        for name, p in module.named_parameters():
+            self.register_buffer(self._key(name), torch.zeros(num_envs, *p.shape, dtype=p.dtype, device=p.device))
+
     def step(self, grads: dict[str, torch.Tensor], decay: float, scale: torch.Tensor | float = 1.0,
              reset: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Advance the traces of all N environments by one step; return them (``[N, *shape]``).
@@ -74,7 +93,7 @@ class EligibilityTrace(nn.Module):
         """
         out = {}
         for name, g in grads.items():
-            key = "z_" + name.replace(".", "_")
+            key = self._key(name)
             z = getattr(self, key, None)
             if z is None or z.shape != g.shape:
                 z = torch.zeros_like(g)

@@ -118,6 +118,7 @@ class Trainer:
             raise UsageError(f"{self.env_id} is a continuing task with no episodes: give a budget in steps")
         agent = algo.build_agent(spec).to(self.dtype)
         optimizer = algo.make_optimizer(agent)
+        algo.loss.init_state(agent, cfg.num_envs)
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.out_dir / "config.json", {

@@ -10,7 +10,7 @@ from pgzoo.population_check import check_population_matches_single_runs
 from pgzoo.registry import get_registry
 from pgzoo.trainer import Trainer
 
-BUILT_IN = ["reinforce", "reinforce-baseline", "actor-critic"]
+BUILT_IN = ["reinforce", "reinforce-baseline", "actor-critic", "actor-critic-traces"]
 SEEDS = (0, 1, 2)
 
 
@@ -38,6 +38,24 @@ def test_mlp_adam_several_envs_match_single_runs(name: str) -> None:
     if cls.uses_value:
         overrides["value"] = "mlp"
     _assert_population_matches_single(name, "CartPole-v1", overrides)
+
+
+@pytest.mark.parametrize("name", ["actor-critic", "actor-critic-traces"])
+def test_gaussian_policies_match_single_runs(name: str) -> None:
+    """Pendulum (continuous actions, a Gaussian policy), the plugins' Pendulum-v1 defaults."""
+    _assert_population_matches_single(name, "Pendulum-v1", {"num_envs": 2, "total_steps": 300, "eval_episodes": 1},
+                                      seeds=(0, 1))
+
+
+def test_a_stateful_loss_is_copied_not_changed() -> None:
+    """Eligibility traces are state of the loss, kept per run in the population; the
+    algorithm's own loss module is left as it was (no traces created in it)."""
+    cls = get_registry().algorithm("actor-critic-traces")
+    algo = cls(cls.make_config("ShortCorridor-v0", {"total_episodes": 2}))
+    assert population_blocker(algo) is None
+    pop = Population(algo, "ShortCorridor-v0", SEEDS, dtype=torch.float64).run()
+    assert not [b for b in algo.loss.buffers()]  # the population worked on a copy of the loss
+    assert pop.params["policy.theta"].shape[0] == len(SEEDS)
 
 
 def test_runs_end_their_episodes_at_different_times() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata as md
+import json
 import os
 import platform
 import re
@@ -74,8 +75,12 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
 
 def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origin: Any, total_wall: float,
                executor: str) -> dict[str, Any]:
-    """The results line of a finished run (``s``: its trainer summary; ``curve``: its evaluations)."""
-    return {
+    """The results line of a finished run (``s``: its trainer summary; ``curve``: its evaluations).
+
+    Checked to be JSON here, in the worker, so that a plugin returning something else fails
+    its own run with a message instead of stopping the bench when the line is written.
+    """
+    record = {
         "type": "run", "algorithm": run.algorithm, "plugin": run.registered_name, "kind": run.kind,
         "env": run.env, "seed": run.seed,
         "config_hash": run.config_hash, "entry_hash": run.entry_hash,
@@ -97,3 +102,9 @@ def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origi
         "host": platform.node(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    try:
+        json.dumps(record)
+    except (TypeError, ValueError) as e:
+        where = f"{run.algorithm} on {run.env} (seed {run.seed})"
+        raise TypeError(f"the results line of {where} is not JSON: {e}") from None
+    return record

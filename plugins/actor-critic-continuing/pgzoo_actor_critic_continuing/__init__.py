@@ -63,6 +63,10 @@ class ActorCriticContinuingLoss(SurrogateLoss):
         super().__init__(config)
         self.z_theta, self.z_w = EligibilityTrace(), EligibilityTrace()
 
+    def init_state(self, agent: Agent, num_envs: int) -> None:
+        self.z_theta.init(agent.policy, num_envs)
+        self.z_w.init(agent.value.base, num_envs)
+
     def forward(self, policy: Policy, value: DifferentialValue, rollout: Rollout) -> LossTerms:
         cfg = self.config
         _, delta = td_errors(value.base, rollout, 1.0, reward_offset=value.r_bar.detach())

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pgzoo import Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
+from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
 from pgzoo.book import BookCase
 from pgzoo.losses import direction_loss
 from pgzoo.policies import Policy
@@ -46,6 +46,10 @@ class ActorCriticTracesLoss(SurrogateLoss):
     def __init__(self, config: ActorCriticTracesConfig) -> None:
         super().__init__(config)
         self.z_theta, self.z_w = EligibilityTrace(), EligibilityTrace()
+
+    def init_state(self, agent: Agent, num_envs: int) -> None:
+        self.z_theta.init(agent.policy, num_envs)
+        self.z_w.init(agent.value, num_envs)
 
     def forward(self, policy: Policy, value: ValueFunction, rollout: Rollout) -> LossTerms:
         cfg = self.config
@@ -84,6 +88,9 @@ class ActorCriticTraces(Algorithm):
         "CartPole-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 1e-3,
                         "alpha_w": 1e-3, "discount_actor": False, "num_envs": 8, "total_steps": 200_000,
                         "lambda_theta": 0.8, "lambda_w": 0.8},
+        "Pendulum-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 3e-4,
+                        "alpha_w": 1e-3, "gamma": 0.95, "reward_scale": 0.1, "discount_actor": False,
+                        "num_envs": 8, "total_steps": 100_000, "lambda_theta": 0.8, "lambda_w": 0.8},
     }
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:

@@ -63,6 +63,9 @@ class ActorCritic(Algorithm):
                              "init_theta": (-float(np.log(19)), 0.0)},
         "CartPole-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 1e-3,
                         "alpha_w": 1e-3, "discount_actor": False, "num_envs": 8, "total_steps": 200_000},
+        "Pendulum-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 3e-4,
+                        "alpha_w": 1e-3, "gamma": 0.95, "reward_scale": 0.1, "discount_actor": False,
+                        "num_envs": 8, "total_steps": 100_000},
     }
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:

@@ -59,6 +59,9 @@ class ReinforceBaseline(MonteCarloAlgorithm):
                              "init_theta": (-float(np.log(19)), 0.0)},
         "CartPole-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 1e-3,
                         "alpha_w": 1e-3, "discount_actor": False, "sequential": False, "total_steps": 150_000},
+        "Pendulum-v1": {"policy": "mlp", "value": "mlp", "optimizer": "adam", "alpha_theta": 1e-3,
+                        "alpha_w": 1e-3, "gamma": 0.95, "reward_scale": 0.1, "discount_actor": False,
+                        "sequential": False, "total_steps": 100_000},
     }
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:

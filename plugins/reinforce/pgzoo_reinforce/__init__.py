@@ -53,6 +53,8 @@ class Reinforce(MonteCarloAlgorithm):
         "ShortCorridor-v0": {"gamma": 1.0, "alpha_theta": 2**-13, "init_theta": (-float(np.log(19)), 0.0)},
         "CartPole-v1": {"policy": "mlp", "optimizer": "adam", "alpha_theta": 1e-3, "discount_actor": False,
                         "sequential": False, "total_steps": 150_000},
+        "Pendulum-v1": {"policy": "mlp", "optimizer": "adam", "alpha_theta": 1e-3, "gamma": 0.95,
+                        "reward_scale": 0.1, "discount_actor": False, "sequential": False, "total_steps": 100_000},
     }
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, None]:

@@ -21,6 +21,7 @@ The module imports Stable-Baselines3 only when a baseline runs, so listing plugi
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata as md
 import math
 import random
@@ -217,7 +218,8 @@ class SB3Baseline(Baseline):
         check_env_id(env_id)
         params = self.settings(env_id)
         own = {k: params.pop(k, default) for k, default in OWN_DEFAULTS.items()}
-        kwargs = {k: parse_schedule(k, v) if k in SCHEDULED else v for k, v in params.items()}
+        # a deep copy: SB3 edits some arguments in place (A2C adds optimizer_class to policy_kwargs)
+        kwargs = {k: parse_schedule(k, v) if k in SCHEDULED else copy.deepcopy(v) for k, v in params.items()}
         kwargs.setdefault("device", "cpu")
         n_envs, max_steps = int(own["n_envs"]), own["max_episode_steps"]
         seeds = derive_seeds(seed, n_envs, max(int(own["eval_episodes"]), schedule.episodes))
