@@ -24,7 +24,9 @@ The checks:
 - ``test_learns``: a short seeded run reaches ``learn_threshold``.
 - ``test_population_matches_single_runs``: trained as one population (:mod:`pgzoo.population`),
   each seed ends with the parameters it gets alone; skipped, with the reason, for an algorithm
-  that cannot be (it sets ``population = False``, overrides ``update``, or its loss keeps state).
+  that cannot be (it sets ``population = False``, overrides ``update``, or its loss has parameters
+  of its own; a loss's state between calls, such as eligibility traces, must be created by
+  ``SurrogateLoss.init_state``), or whose ``learn_env`` is a continuing task.
 
 The pytest plugin also provides the fixture ``pgzoo_registry`` (the loaded registry).
 """
