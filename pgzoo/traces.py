@@ -21,34 +21,42 @@ def _inside_vmap(x: torch.Tensor) -> bool:
 
 
 def per_env_gradients(
-    module: nn.Module, fn: Callable[[nn.Module, dict[str, torch.Tensor], tuple], torch.Tensor], *inputs: torch.Tensor
+    module: nn.Module, fn: Callable[..., torch.Tensor], *inputs: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    """∇_θ fn(θ; inputs[n]) for every environment n, as ``{name: [N, *shape]}``.
+    """∇_θ fn(θ; inputs)[n] for every environment n, as ``{name: [N, *shape]}``.
 
-    ``fn(module, params, sample)`` computes a scalar for one environment's ``sample`` (the
-    inputs without their leading N axis) with ``functional_call(module, params, ...)``.
+    ``fn(module, params, *inputs)`` computes one scalar per environment, ``[N]``, from inputs
+    with a leading N axis, with ``functional_call(module, params, ...)``; environment n's
+    scalar may depend on environment n's inputs only. One forward pass, then one backward
+    pass per environment batched by autograd (``is_grads_batched``); inside an enclosing
+    ``vmap`` (population training) ``torch.func.grad`` is vmapped over the environments.
     """
-    if inputs[0].shape[0] == 1 and not _inside_vmap(inputs[0]):  # one environment: plain autograd
-        named = dict(module.named_parameters())
-        with torch.enable_grad():
-            out = fn(module, named, tuple(x[0] for x in inputs))
-        grads = torch.autograd.grad(out, list(named.values()), allow_unused=True)
-        return {k: (torch.zeros_like(p) if g is None else g)[None] for (k, p), g in zip(named.items(), grads,
-                                                                                       strict=True)}
-    params = {k: v.detach() for k, v in module.named_parameters()}
+    if _inside_vmap(inputs[0]):
+        params = {k: v.detach() for k, v in module.named_parameters()}
 
-    def one(p: dict[str, torch.Tensor], *sample: torch.Tensor) -> torch.Tensor:
-        return fn(module, p, sample)
+        def one(p: dict[str, torch.Tensor], *sample: torch.Tensor) -> torch.Tensor:
+            return fn(module, p, *(x[None] for x in sample)).sum()
 
-    return vmap(grad(one), in_dims=(None, *([0] * len(inputs))))(params, *inputs)
+        return vmap(grad(one), in_dims=(None, *([0] * len(inputs))))(params, *inputs)
+    named = dict(module.named_parameters())
+    with torch.enable_grad():
+        out = fn(module, named, *inputs)
+    n = out.shape[0]
+    if n == 1:  # one environment: a plain backward pass
+        grads = torch.autograd.grad(out.sum(), list(named.values()), allow_unused=True)
+        grads = tuple(None if g is None else g[None] for g in grads)
+    else:
+        grads = torch.autograd.grad(out, list(named.values()), grad_outputs=torch.eye(n, dtype=out.dtype),
+                                    is_grads_batched=True, allow_unused=True)
+    return {k: torch.zeros(n, *p.shape, dtype=p.dtype) if g is None else g
+            for (k, p), g in zip(named.items(), grads, strict=True)}
 
 
 def grad_log_prob(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
     """∇ln π(A_n|S_n,θ) for each environment n (``obs`` ``[N, obs_dim]``, ``actions`` ``[N, ...]``)."""
 
-    def log_prob(m: nn.Module, p: dict[str, torch.Tensor], sample: tuple) -> torch.Tensor:
-        o, a = sample
-        return functional_call(m, p, (o[None],)).log_prob(a[None]).sum()
+    def log_prob(m: nn.Module, p: dict[str, torch.Tensor], o: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        return functional_call(m, p, (o,)).log_prob(a).reshape(o.shape[0], -1).sum(1)
 
     return per_env_gradients(policy, log_prob, obs, actions)
 
@@ -56,8 +64,8 @@ def grad_log_prob(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor) -
 def grad_value(value: nn.Module, obs: torch.Tensor) -> dict[str, torch.Tensor]:
     """∇v̂(S_n,w) for each environment n."""
 
-    def v(m: nn.Module, p: dict[str, torch.Tensor], sample: tuple) -> torch.Tensor:
-        return functional_call(m, p, (sample[0][None],)).sum()
+    def v(m: nn.Module, p: dict[str, torch.Tensor], o: torch.Tensor) -> torch.Tensor:
+        return functional_call(m, p, (o,)).reshape(o.shape[0])
 
     return per_env_gradients(value, v, obs)
 
