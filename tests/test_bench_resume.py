@@ -83,3 +83,22 @@ def test_resume_redoes_only_missing_runs_and_leaderboard_rerenders(tmp_path):
     assert (folder / "curves.png").stat().st_size > 0
     text = (folder / "leaderboard.md").read_text()
     assert "Evaluation protocol" in text and "deterministic" in text and "stochastic" in text
+
+
+def test_a_run_whose_results_line_is_not_json_fails_alone(tmp_path):
+    """A plugin that leaves a non-JSON value in a run's config (SB3's A2C once put a class in
+    policy_kwargs) fails that run with a message naming it; the line is never half-written."""
+    import pytest
+
+    from pgzoo.bench.grid import build_grid
+    from pgzoo.bench.suite import load_suite
+    from pgzoo.bench.task import run_record
+    from pgzoo.registry import get_registry
+
+    (tmp_path / "suite.toml").write_text(TINY)
+    run = build_grid(load_suite(tmp_path), get_registry()).runs[0]
+    run.config["policy_kwargs"] = {"optimizer_class": object}
+    summary = {"env_steps": 10, "wall_s": 1.0, "env_steps_per_s": 10.0}
+    origin = get_registry().algorithm_origin[run.registered_name]
+    with pytest.raises(TypeError, match=r"results line of actor-critic on CartPole-v1 \(seed 0\) is not JSON"):
+        run_record(run, summary, [], origin, 1.0, "local")
