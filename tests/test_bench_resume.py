@@ -102,3 +102,25 @@ def test_a_run_whose_results_line_is_not_json_fails_alone(tmp_path):
     origin = get_registry().algorithm_origin[run.registered_name]
     with pytest.raises(TypeError, match=r"results line of actor-critic on CartPole-v1 \(seed 0\) is not JSON"):
         run_record(run, summary, [], origin, 1.0, "local")
+
+
+def test_progress_in_a_log_is_whole_lines():
+    """Without a terminal the bench prints a whole line per finished run, not a \\r stream."""
+    import io
+
+    from pgzoo.bench.progress import GridProgress
+
+    out = io.StringIO()
+    bar = GridProgress(3, 1, stream=out)
+    bar.set_running(2)
+    bar.finished(True)
+    bar.set_running(1)
+    bar.finished(False)
+    bar.write("a message")
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert "\r" not in out.getvalue()
+    assert lines[0].startswith("bench: 1/3 runs done, 0 running, 2 left [")
+    assert lines[1].startswith("bench: 2/3 runs done, 2 running, 0 left")
+    assert lines[2].startswith("bench: 3/3 runs done, 1 running, 0 left, 1 failed")
+    assert lines[3] == "a message" and len(lines) == 4
