@@ -2,7 +2,8 @@
 
 Traces accumulate per-environment gradients (∇ln π, ∇v̂), which are not the gradient of any
 loss at the current parameters; their update δ·z goes through the optimiser with
-:func:`pgzoo.losses.direction_loss`.
+:func:`pgzoo.losses.direction_loss`. :class:`ActorCriticTraceLoss` is the shared part of the
+trace-based actor–critic losses.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
+
+from pgzoo.losses import SurrogateLoss, direction_loss
 
 
 def _inside_vmap(x: torch.Tensor) -> bool:
@@ -116,3 +119,41 @@ class EligibilityTrace(nn.Module):
 def trace_direction(traces: dict[str, torch.Tensor], delta: torch.Tensor) -> dict[str, torch.Tensor]:
     """Σ_n δ_n z_n: the update direction of every parameter, summed over environments."""
     return {k: torch.tensordot(delta.to(z.dtype), z, dims=1) for k, z in traces.items()}
+
+
+class ActorCriticTraceLoss(SurrogateLoss):
+    """Base of the actor–critic losses with eligibility traces (§13.5–13.6).
+
+    Holds z^θ (over the policy's parameters) and z^w (over :meth:`traced_value`'s), one per
+    environment, and turns one step into the two update directions::
+
+        z^w ← decay_w · z^w + ∇v̂(S,w)            loss_value  = −⟨Σ_n δ_n z^w_n, w⟩
+        z^θ ← decay_θ · z^θ + scale · ∇ln π(A|S,θ)  loss_policy = −⟨Σ_n δ_n z^θ_n, θ⟩
+
+    (with ``reset``, an environment's traces are zeroed first). Subclasses compute δ and the
+    decays in :meth:`forward` and call :meth:`trace_terms`.
+    """
+
+    def __init__(self, config: object) -> None:
+        super().__init__(config)
+        self.z_theta, self.z_w = EligibilityTrace(), EligibilityTrace()
+
+    def traced_value(self, value: nn.Module) -> nn.Module:
+        """The module whose parameters z^w follows (default: v̂ itself)."""
+        return value
+
+    def init_state(self, agent: nn.Module, num_envs: int) -> None:
+        self.z_theta.init(agent.policy, num_envs)
+        self.z_w.init(self.traced_value(agent.value), num_envs)
+
+    def trace_terms(self, policy: nn.Module, value: nn.Module, obs: torch.Tensor, actions: torch.Tensor,
+                    delta: torch.Tensor, decay_theta: float, decay_w: float, scale: torch.Tensor | float = 1.0,
+                    reset: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Advance both traces by one step of N environments; ``loss_policy`` and ``loss_value``."""
+        value = self.traced_value(value)
+        z_w = self.z_w.step(grad_value(value, obs), decay_w, reset=reset)
+        z_theta = self.z_theta.step(grad_log_prob(policy, obs, actions), decay_theta, scale=scale, reset=reset)
+        return {
+            "loss_policy": direction_loss(list(policy.parameters()), trace_direction(z_theta, delta).values()),
+            "loss_value": direction_loss(list(value.parameters()), trace_direction(z_w, delta).values()),
+        }

@@ -26,12 +26,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
+from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, hookimpl
 from pgzoo.book import BookCase
-from pgzoo.losses import direction_loss, surrogate
+from pgzoo.losses import surrogate
 from pgzoo.policies import Policy
 from pgzoo.returns import td_errors
-from pgzoo.traces import EligibilityTrace, grad_log_prob, grad_value, trace_direction
+from pgzoo.traces import ActorCriticTraceLoss
 from pgzoo.values import ValueFunction
 
 
@@ -56,27 +56,19 @@ class DifferentialValue(ValueFunction):
         return self.base(obs)
 
 
-class ActorCriticContinuingLoss(SurrogateLoss):
+class ActorCriticContinuingLoss(ActorCriticTraceLoss):
     """loss_avg_reward = −Σ δ R̄;  loss_value = −⟨δ z^w, w⟩;  loss_policy = −⟨δ z^θ, θ⟩."""
 
-    def __init__(self, config: ActorCriticContinuingConfig) -> None:
-        super().__init__(config)
-        self.z_theta, self.z_w = EligibilityTrace(), EligibilityTrace()
-
-    def init_state(self, agent: Agent, num_envs: int) -> None:
-        self.z_theta.init(agent.policy, num_envs)
-        self.z_w.init(agent.value.base, num_envs)
+    def traced_value(self, value: DifferentialValue) -> ValueFunction:
+        return value.base  # z^w follows v̂'s w; R̄ has its own update
 
     def forward(self, policy: Policy, value: DifferentialValue, rollout: Rollout) -> LossTerms:
         cfg = self.config
         _, delta = td_errors(value.base, rollout, 1.0, reward_offset=value.r_bar.detach())
         obs, actions = rollout.obs[0], rollout.actions[0]  # one step of N environments
-        z_w = self.z_w.step(grad_value(value.base, obs), cfg.lambda_w)
-        z_theta = self.z_theta.step(grad_log_prob(policy, obs, actions), cfg.lambda_theta)
-        w_dir, theta_dir = trace_direction(z_w, delta[0]), trace_direction(z_theta, delta[0])
+        terms = self.trace_terms(policy, value, obs, actions, delta[0], cfg.lambda_theta, cfg.lambda_w)
         return {
-            "loss_policy": direction_loss([p for _, p in policy.named_parameters()], theta_dir.values()),
-            "loss_value": direction_loss([p for _, p in value.base.named_parameters()], w_dir.values()),
+            **terms,
             "loss_avg_reward": surrogate(delta, value.r_bar.expand_as(delta)),
             "avg_reward": value.r_bar.detach().clone(),
             "td_error_mean": delta.mean(),

@@ -24,12 +24,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
+from pgzoo import Algorithm, CriticConfig, LossTerms, Rollout, hookimpl
 from pgzoo.book import BookCase
-from pgzoo.losses import direction_loss
 from pgzoo.policies import Policy
 from pgzoo.returns import discount_weights, td_errors
-from pgzoo.traces import EligibilityTrace, grad_log_prob, grad_value, trace_direction
+from pgzoo.traces import ActorCriticTraceLoss
 from pgzoo.values import ValueFunction
 
 
@@ -40,32 +39,17 @@ class ActorCriticTracesConfig(CriticConfig):
     lambda_w: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^w of the value function")
 
 
-class ActorCriticTracesLoss(SurrogateLoss):
+class ActorCriticTracesLoss(ActorCriticTraceLoss):
     """loss_value = −⟨δ z^w, w⟩;  loss_policy = −⟨δ z^θ, θ⟩; the traces live in this module."""
-
-    def __init__(self, config: ActorCriticTracesConfig) -> None:
-        super().__init__(config)
-        self.z_theta, self.z_w = EligibilityTrace(), EligibilityTrace()
-
-    def init_state(self, agent: Agent, num_envs: int) -> None:
-        self.z_theta.init(agent.policy, num_envs)
-        self.z_w.init(agent.value, num_envs)
 
     def forward(self, policy: Policy, value: ValueFunction, rollout: Rollout) -> LossTerms:
         cfg = self.config
         _, delta = td_errors(value, rollout, cfg.gamma)
         obs, actions, t = rollout.obs[0], rollout.actions[0], rollout.t[0]  # one step of N environments
-        new_episode = t == 0
         i_factor = discount_weights(t, cfg.gamma, obs.dtype) if cfg.discount_actor else 1.0
-        z_w = self.z_w.step(grad_value(value, obs), cfg.gamma * cfg.lambda_w, reset=new_episode)
-        z_theta = self.z_theta.step(grad_log_prob(policy, obs, actions), cfg.gamma * cfg.lambda_theta,
-                                    scale=i_factor, reset=new_episode)
-        w_dir, theta_dir = trace_direction(z_w, delta[0]), trace_direction(z_theta, delta[0])
-        return {
-            "loss_policy": direction_loss([p for _, p in policy.named_parameters()], theta_dir.values()),
-            "loss_value": direction_loss([p for _, p in value.named_parameters()], w_dir.values()),
-            "td_error_mean": delta.mean(),
-        }
+        terms = self.trace_terms(policy, value, obs, actions, delta[0], cfg.gamma * cfg.lambda_theta,
+                                 cfg.gamma * cfg.lambda_w, scale=i_factor, reset=t == 0)  # t = 0: z ← 0
+        return {**terms, "td_error_mean": delta.mean()}
 
 
 class ActorCriticTraces(Algorithm):
