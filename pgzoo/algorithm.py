@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
 from pgzoo.config import AlgorithmConfig, build_config
-from pgzoo.errors import NonFiniteLossError, UsageError
+from pgzoo.engine.schedules import SETTING, Schedule, ScheduleKind
+from pgzoo.engine.update import optimizer_step
+from pgzoo.errors import UsageError
 from pgzoo.features import ObsWithBias, PerActionObs
-from pgzoo.losses import LossTerms, SurrogateLoss, total_loss
+from pgzoo.losses import LossTerms, SurrogateLoss
 from pgzoo.policies import GaussianPolicy, LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
@@ -34,11 +35,23 @@ class Agent(nn.Module):
 
 
 class Algorithm:
-    """One book algorithm: its config, its surrogate loss, its update cadence, its box.
+    """One algorithm: its config, its surrogate loss, the schedules it updates on, its box.
 
-    Subclasses set the class attributes and usually only :attr:`Loss` and :meth:`book_update`
-    hold algorithm-specific logic. The trainer, ``pgzoo verify`` and the conformance tests all
-    go through :meth:`update`, so what is verified is what is trained.
+    The contract (what a plugin sets and overrides; everything else is the engine's):
+
+    - class attributes :attr:`name`, :attr:`section`, :attr:`summary`, :attr:`Config`,
+      :attr:`Loss`, :attr:`schedules`, :attr:`action_spaces`, :attr:`uses_value`,
+      :attr:`env_defaults`, :attr:`verify_variants`;
+    - :meth:`prepare` (optional): what must be fixed at θ_old before the SGD steps, no grad;
+    - :meth:`update_batches` (optional): the batches of the consecutive optimiser steps
+      (sequential steps, epochs, minibatches), with the run's own random generator;
+    - :meth:`book_update`: the box in closed form, for ``pgzoo verify``.
+
+    The trainer, population training, ``pgzoo verify`` and the conformance tests all go
+    through :meth:`update` (prepare → update_batches → loss → optimiser step), so what is
+    verified is what is trained. An algorithm keeps no state of its own between calls: state
+    a loss needs between calls (eligibility traces) is created in ``Loss.init_state``, where
+    the engine keeps one copy per run.
     """
 
     name: ClassVar[str]
@@ -48,8 +61,10 @@ class Algorithm:
     summary: ClassVar[str] = ""
     Config: ClassVar[type[AlgorithmConfig]] = AlgorithmConfig
     Loss: ClassVar[type[SurrogateLoss]]
-    cadence: ClassVar[Literal["episode", "step"]]
-    """``"episode"``: update on each finished episode; ``"step"``: update after every step."""
+    schedules: ClassVar[dict[ScheduleKind, int]] = {"steps": 1}
+    """Schedule kinds this algorithm updates on (:mod:`pgzoo.engine.schedules`), each with its
+    default length; the first is the default kind. ``{"steps": 1}``: every env step (the book's
+    actor–critics); ``{"episodes": 1}``: every finished episode (REINFORCE)."""
     action_spaces: ClassVar[tuple[str, ...]] = ("discrete",)
     uses_value: ClassVar[bool] = False
     env_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
@@ -57,9 +72,37 @@ class Algorithm:
     verify_variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     """Settings under which ``pgzoo verify`` checks the loss against :meth:`book_update`."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cadence = cls.__dict__.get("cadence")  # plugins written before schedules existed
+        if cadence is not None and "schedules" not in cls.__dict__:
+            cls.schedules = {"steps": 1} if cadence == "step" else {"episodes": 1}
+
     def __init__(self, config: AlgorithmConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
         self.loss = self.Loss(self.config)
+        self.schedule = self.make_schedule()
+
+    def make_schedule(self) -> Schedule:
+        """The schedule the config asks for (``rollout_steps`` / ``rollout_episodes``), else the
+        algorithm's default. Raises :class:`UsageError` for a kind the algorithm does not support."""
+        cfg = self.config
+        asked = [(k, getattr(cfg, SETTING[k], None)) for k in SETTING if getattr(cfg, SETTING[k], None) is not None]
+        kind, length = asked[0] if asked else (next(iter(self.schedules)), None)
+        if kind not in self.schedules:
+            allowed = " or ".join(SETTING[k] for k in self.schedules)
+            raise UsageError(f"invalid config for '{self.name}': {SETTING[kind]}: '{self.name}' updates on "
+                             f"{' or '.join(self.schedules)}; set {allowed} instead")
+        schedule = Schedule(kind, length or self.schedules[kind])
+        problem = self.check_schedule(schedule)
+        if problem:
+            raise UsageError(f"invalid config for '{self.name}': {SETTING[kind]}: {problem}")
+        return schedule
+
+    def check_schedule(self, schedule: Schedule) -> str | None:
+        """Why this algorithm cannot update on ``schedule`` (``None``: it can). Override to
+        restrict lengths, e.g. eligibility traces that must see every step in turn."""
+        return None
 
     @classmethod
     def make_config(cls, env_id: str | None = None, overrides: dict[str, Any] | None = None) -> AlgorithmConfig:
@@ -131,34 +174,43 @@ class Algorithm:
         return torch.optim.SGD(groups, fused=True)
 
     # --- updates ------------------------------------------------------------------------
-    def update_batches(self, rollout: Rollout) -> Iterator[Rollout]:
-        """Split what the trainer collected into the batches of consecutive SGD steps.
+    def prepare(self, agent: Agent, rollout: Rollout) -> Rollout:
+        """What must be fixed at θ_old before the SGD steps, computed without gradients.
 
-        The default is one step on the whole rollout. REINFORCE's sequential variant
-        overrides this to fill in the returns and then take one step per time step.
+        Returns ``rollout`` with results added (``rollout.replace(extras={...})``: advantages,
+        value targets, old log-probabilities), which travel with it through
+        :meth:`update_batches`. The default adds nothing. Runs under ``torch.no_grad``, once per
+        rollout, with the parameters the rollout was collected with.
+        """
+        return rollout
+
+    def update_batches(self, rollout: Rollout, generator: torch.Generator | None = None) -> Iterator[Rollout]:
+        """Split a prepared rollout into the batches of consecutive optimiser steps.
+
+        The default is one step on the whole rollout. REINFORCE's sequential variant takes one
+        step per time step; epochs of shuffled minibatches draw their permutations from
+        ``generator`` (the run's own, seeded by the engine, so ``book_update`` can replay them).
         """
         yield rollout
 
-    def update(self, agent: Agent, optimizer: torch.optim.Optimizer, rollout: Rollout) -> dict[str, float]:
-        """Take this algorithm's optimiser steps on ``rollout``; return the last step's terms.
+    def update(self, agent: Agent, optimizer: torch.optim.Optimizer, rollout: Rollout,
+               generator: torch.Generator | None = None) -> dict[str, float]:
+        """Take this algorithm's optimiser steps on ``rollout``: prepare → update_batches → loss →
+        step (clipped to ``max_grad_norm``). Returns the last step's terms as floats, plus
+        ``optimizer_steps``, the number of steps taken.
 
-        Raises :class:`NonFiniteLossError` *before* stepping when a loss term or a gradient
-        is NaN or infinite, so the parameters stay the last good ones.
+        Raises :class:`~pgzoo.errors.NonFiniteLossError` *before* stepping when a loss term or
+        a gradient is NaN or infinite, so the parameters stay the last good ones.
         """
+        with torch.no_grad():
+            rollout = self.prepare(agent, rollout)
         terms: LossTerms = {}
-        for batch in self.update_batches(rollout):
+        steps = 0
+        for batch in self.update_batches(rollout, generator):
             terms = self.loss(agent.policy, agent.value, batch)
-            total = total_loss(terms)
-            if not torch.isfinite(total):
-                bad = [k for k, v in terms.items() if k.startswith("loss_") and not torch.isfinite(v)]
-                raise NonFiniteLossError(f"{', '.join(bad) or 'total loss'} is {total.item()}")
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-            if grads and not math.isfinite(float(torch.stack([g.abs().sum() for g in grads]).sum())):
-                raise NonFiniteLossError("a gradient of the total loss is not finite")
-            optimizer.step()
-        return {k: float(v.detach()) for k, v in terms.items()}
+            optimizer_step(terms, optimizer, self.config.max_grad_norm)
+            steps += 1
+        return {**{k: float(v.detach()) for k, v in terms.items()}, "optimizer_steps": float(steps)}
 
     # --- the book -----------------------------------------------------------------------
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray | None]:
@@ -178,14 +230,14 @@ class MonteCarloAlgorithm(Algorithm):
     Without it, one step sums all T terms at the episode's starting parameters.
     """
 
-    cadence: ClassVar[Literal["episode", "step"]] = "episode"
+    schedules: ClassVar[dict[ScheduleKind, int]] = {"episodes": 1}
     verify_variants: ClassVar[dict[str, dict[str, Any]]] = {
         "sequential": {"sequential": True},
         "batched": {"sequential": False},
         "no-gamma-t": {"sequential": True, "discount_actor": False},
     }
 
-    def update_batches(self, rollout: Rollout) -> Iterator[Rollout]:
+    def update_batches(self, rollout: Rollout, generator: torch.Generator | None = None) -> Iterator[Rollout]:
         rollout = rollout.replace(returns=discounted_returns(rollout.rewards, rollout.done, self.config.gamma))
         if not self.config.sequential:
             yield rollout

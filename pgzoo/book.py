@@ -8,14 +8,27 @@ ones is the scalar baseline v̂ = w), plus experience to learn from. Algorithms 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import torch
+
+from pgzoo.engine.collector import Collector
+from pgzoo.engine.schedules import Schedule
+
+EVERY_STEP = Schedule("steps", 1)
 
 
 @dataclass
 class BookCase:
-    """Parameters, features and time-major experience ``[T, N]`` (states as indices)."""
+    """Parameters, features and time-major experience ``[L, N]`` (states as indices).
+
+    The experience is a connected stream: row k+1 of environment n follows row k (S_{t+1} is
+    the next row's state unless the episode ended there, by termination or truncation, and a
+    new one starts with t = 0). :meth:`rollouts` cuts it as the engine does for ``schedule``;
+    ``update_seed`` seeds the generator the engine passes to ``update_batches``, so a
+    ``book_update`` can replay minibatch shuffles with ``torch.Generator().manual_seed(...)``.
+    """
 
     theta: np.ndarray  # [d]
     w: np.ndarray | None  # [k]
@@ -28,6 +41,25 @@ class BookCase:
     truncated: np.ndarray  # [T, N] bool
     next_states: np.ndarray  # [T, N] int
     t: np.ndarray  # [T, N] int, time index within the episode
+    schedule: Schedule = EVERY_STEP
+    update_seed: int = 0
+
+    def rollouts(self) -> list[BookCase]:
+        """The pieces of experience the engine hands to ``update``, in order: segments ``[n, N]``
+        or batches of K episodes ``[T₁+…+T_K, 1]`` (cut by :class:`pgzoo.engine.collector.Collector`)."""
+        L, N = self.rewards.shape
+        collector = Collector(self.schedule, 1, N)
+        run = np.zeros(1, dtype=np.int64)
+        pieces = []
+        for k in range(L):
+            row = (torch.as_tensor(self.states[k]), torch.as_tensor(self.actions[k]),
+                   torch.as_tensor(self.rewards[k]), torch.as_tensor(self.terminated[k]),
+                   torch.as_tensor(self.truncated[k]), torch.as_tensor(self.next_states[k]))
+            for _, r in collector.add(run, *row):
+                pieces.append(replace(self, states=r.obs.numpy(), actions=r.actions.numpy(), rewards=r.rewards.numpy(),
+                                      terminated=r.terminated.numpy(), truncated=r.truncated.numpy(),
+                                      next_states=r.next_obs.numpy(), t=r.t.numpy()))
+        return pieces
 
     def pi(self, theta: np.ndarray, s: int) -> np.ndarray:
         """π(·|s,θ), soft-max in linear preferences (13.2–13.3)."""
@@ -48,6 +80,12 @@ class BookCase:
         return self.x_s[s]
 
     def returns(self, gamma: float, n: int = 0) -> np.ndarray:
-        """G_t = Σ_{k=t+1..T} γ^(k-t-1) R_k for the episode in column ``n``."""
-        r = self.rewards[:, n]
-        return np.array([sum(gamma ** (k - t) * r[k] for k in range(t, len(r))) for t in range(len(r))])
+        """G_t = Σ_{k=t+1..T} γ^(k-t-1) R_k in column ``n``, each episode's sum ending where it ends."""
+        r, done = self.rewards[:, n], self.terminated[:, n] | self.truncated[:, n]
+        G = np.zeros(len(r))
+        for t in range(len(r)):
+            for k in range(t, len(r)):
+                G[t] += gamma ** (k - t) * r[k]
+                if done[k]:
+                    break
+        return G

@@ -49,11 +49,27 @@ class AlgorithmConfig(BaseModel):
     eval_episodes: int = Field(10, ge=1, description="evaluation episodes at the end")
     eval_steps: int = Field(10_000, ge=1, description="steps of one evaluation run on a continuing task")
     reward_window: int = Field(1_000, ge=1, description="env steps per metrics row on a continuing task")
+    rollout_steps: int | None = Field(
+        None, ge=1, le=100_000,
+        description="update on segments of n steps of every environment (None: the algorithm's default schedule)",
+    )
+    rollout_episodes: int | None = Field(
+        None, ge=1, le=100_000,
+        description="update on batches of K finished episodes (None: the algorithm's default schedule)",
+    )
+    max_grad_norm: float | None = Field(
+        None, gt=0.0, description="clip the global gradient norm of each optimiser step to this (None: no clipping)"
+    )
+    lr_schedule: Literal["constant", "linear"] = Field(
+        "constant", description="step sizes constant, or decayed linearly to 0 over the budget (fraction done)"
+    )
 
     @model_validator(mode="after")
     def _init_theta_needs_linear_policy(self) -> AlgorithmConfig:
         if self.init_theta is not None and self.policy != "linear":
             raise ValueError("init_theta applies only to policy='linear'")
+        if self.rollout_steps is not None and self.rollout_episodes is not None:
+            raise ValueError("set rollout_steps or rollout_episodes, not both")
         return self
 
 

@@ -45,6 +45,8 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
+from pgzoo.engine.collector import Collector
+from pgzoo.engine.update import lr_factor
 from pgzoo.envs import make_env
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
@@ -53,13 +55,14 @@ from pgzoo.population_optim import stacked_optimizer
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
 from pgzoo.sampling import CHUNK_STEPS, action_seed, draws_per_env, new_chunk, sample_with
-from pgzoo.seeding import derive_seeds, seed_everything
+from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 from pgzoo.trainer import TrainingError
 
 EvalHook = Callable[[int, int, Agent], None]
 """``on_eval(run, env_steps, agent)``: called when a run's agent is due for evaluation."""
-FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t", "returns")
+Fields = dict[str, torch.Tensor]
+"""A rollout as a flat dict of its tensors: fields by name, extras as ``extras.NAME``, no ``None``."""
 STEP_SIZE_KEYS = frozenset({"alpha_theta", "alpha_w"})
 
 
@@ -137,9 +140,33 @@ class _AgentLoss(nn.Module):
         super().__init__()
         self.agent, self.loss = agent, loss
 
-    def forward(self, *fields: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        terms = self.loss(self.agent.policy, self.agent.value, Rollout(*fields))
+    def forward(self, fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        terms = self.loss(self.agent.policy, self.agent.value, from_fields(fields))
         return total_loss(terms), {f"loss.{k}": v for k, v in self.loss.named_buffers()}
+
+
+class _AgentPrepare(nn.Module):
+    """``algorithm.prepare`` of an agent, for ``functional_call`` with one run's parameters."""
+
+    def __init__(self, agent: Agent, algo: Algorithm) -> None:
+        super().__init__()
+        self.agent, self.algo = agent, algo
+
+    def forward(self, rollout: Rollout) -> Rollout:
+        return self.algo.prepare(self.agent, rollout)
+
+
+def to_fields(rollout: Rollout) -> Fields:
+    """``rollout`` as a flat dict of tensors (see :data:`Fields`)."""
+    out = {f: getattr(rollout, f) for f in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t",
+                                            "returns") if getattr(rollout, f) is not None}
+    return {**out, **{f"extras.{k}": v for k, v in rollout.extras.items()}}
+
+
+def from_fields(fields: Fields) -> Rollout:
+    """The :class:`~pgzoo.Rollout` of a flat dict made by :func:`to_fields`."""
+    extras = {k.removeprefix("extras."): v for k, v in fields.items() if k.startswith("extras.")}
+    return Rollout(**{k: v for k, v in fields.items() if not k.startswith("extras.")}, extras=extras)
 
 
 def _check_members(algos: Sequence[Algorithm]) -> None:
@@ -153,28 +180,28 @@ def _check_members(algos: Sequence[Algorithm]) -> None:
         raise UsageError(f"cannot train as a population: {blocker}")
 
 
-def _stacked_batches(algo: Algorithm, episode: Rollout) -> tuple[tuple, dict[str, torch.Tensor | None]] | list[Rollout]:
-    """The update batches of one episode, stacked ``[K, *batch]`` if they share one shape.
+def _stacked_batches(algo: Algorithm, rollout: Rollout, generator: torch.Generator
+                     ) -> tuple[tuple, Fields] | list[Fields]:
+    """The update batches of one prepared rollout, stacked ``[K, *batch]`` if they share one shape.
 
     Returns (shape key, stacked fields) or, if shapes differ, the list of batches. The book's
     sequential Monte-Carlo split (one batch per time step) is stacked without materialising
     the T one-step rollouts.
     """
     if type(algo).update_batches is MonteCarloAlgorithm.update_batches and algo.config.sequential:
-        ep = episode.replace(returns=discounted_returns(episode.rewards, episode.done, algo.config.gamma))
-        stacked = {f: getattr(ep, f).unsqueeze(1) for f in FIELDS}
+        ep = rollout.replace(returns=discounted_returns(rollout.rewards, rollout.done, algo.config.gamma))
+        stacked = {f: v.unsqueeze(1) for f, v in to_fields(ep).items()}
     else:
-        batches = list(algo.update_batches(episode))
-        keys = {_shape_key({f: getattr(b, f) for f in FIELDS}) for b in batches}
+        batches = [to_fields(b) for b in algo.update_batches(rollout, generator)]
+        keys = {_shape_key(b) for b in batches}
         if len(keys) != 1:
             return batches
-        stacked = {f: None if getattr(batches[0], f) is None else torch.stack([getattr(b, f) for b in batches])
-                   for f in FIELDS}
-    return _shape_key({f: None if v is None else v[0] for f, v in stacked.items()}), stacked
+        stacked = {f: torch.stack([b[f] for b in batches]) for f in batches[0]}
+    return _shape_key({f: v[0] for f, v in stacked.items()}), stacked
 
 
-def _shape_key(fields: dict[str, torch.Tensor | None]) -> tuple:
-    return tuple(None if v is None else (tuple(v.shape), v.dtype) for v in fields.values())
+def _shape_key(fields: Fields) -> tuple:
+    return tuple((f, tuple(v.shape), v.dtype) for f, v in fields.items())
 
 
 class _Queue:
@@ -182,62 +209,57 @@ class _Queue:
 
     def __init__(self, runs: int) -> None:
         self.key: tuple | None = None
-        self.store: dict[str, torch.Tensor | None] = {}
+        self.store: Fields = {}
         self.head = np.zeros(runs, dtype=np.int64)
         self.tail = np.zeros(runs, dtype=np.int64)
-        self.lists: list[list[Rollout]] = [[] for _ in range(runs)]
+        self.lists: list[list[Fields]] = [[] for _ in range(runs)]
         self.list_len = np.zeros(runs, dtype=np.int64)
 
     def empty(self) -> np.ndarray:
         return (self.head == self.tail) & (self.list_len == 0)
 
-    def push(self, run: int, batches: tuple[tuple, dict[str, torch.Tensor | None]] | list[Rollout]) -> None:
+    def push(self, run: int, batches: tuple[tuple, Fields] | list[Fields]) -> None:
         if isinstance(batches, tuple) and self.list_len[run] == 0 and self.key in (None, batches[0]):
             key, stacked = batches
             if self.key is None:
                 self.key = key
-                self.store = {f: None if v is None else v.new_zeros((len(self.head), 64, *v.shape[1:]))
-                              for f, v in stacked.items()}
+                self.store = {f: v.new_zeros((len(self.head), 64, *v.shape[1:])) for f, v in stacked.items()}
             k, start = len(stacked["rewards"]), int(self.tail[run])
             cap = self.store["rewards"].shape[1]
             if start + k > cap:
                 grow = max(cap, start + k - cap)
-                self.store = {f: None if v is None else torch.cat([v, v.new_zeros((v.shape[0], grow, *v.shape[2:]))], 1)
+                self.store = {f: torch.cat([v, v.new_zeros((v.shape[0], grow, *v.shape[2:]))], 1)
                               for f, v in self.store.items()}
             for f, v in stacked.items():
-                if v is not None:
-                    self.store[f][run, start:start + k] = v
+                self.store[f][run, start:start + k] = v
             self.tail[run] += k
             return
         if isinstance(batches, tuple):
             _, stacked = batches
-            batches = [Rollout(**{f: None if v is None else v[i] for f, v in stacked.items()})
-                       for i in range(len(stacked["rewards"]))]
+            batches = [{f: v[i] for f, v in stacked.items()} for i in range(len(stacked["rewards"]))]
         self.lists[run].extend(batches)
         self.list_len[run] = len(self.lists[run])
 
-    def pop_stored(self) -> tuple[np.ndarray, dict[str, torch.Tensor | None]] | None:
+    def pop_stored(self) -> tuple[np.ndarray, Fields] | None:
         """One batch from the store for every run that has one: (runs, fields ``[k, *batch]``)."""
         runs = np.flatnonzero(self.tail > self.head)
         if not len(runs):
             return None
         rt, pos = torch.from_numpy(runs), torch.from_numpy(self.head[runs])
-        fields = {f: None if v is None else v[rt, pos] for f, v in self.store.items()}
+        fields = {f: v[rt, pos] for f, v in self.store.items()}
         self.head[runs] += 1
         drained = runs[self.head[runs] == self.tail[runs]]
         self.head[drained] = self.tail[drained] = 0
         return runs, fields
 
-    def pop_listed(self, skip: np.ndarray) -> list[tuple[np.ndarray, dict[str, torch.Tensor | None]]]:
+    def pop_listed(self, skip: np.ndarray) -> list[tuple[np.ndarray, Fields]]:
         """One listed batch for every run with one and not in ``skip``, grouped by shape."""
-        groups: dict[tuple, list[tuple[int, Rollout]]] = {}
+        groups: dict[tuple, list[tuple[int, Fields]]] = {}
         for r in np.flatnonzero((self.list_len > 0) & ~skip):
             b = self.lists[r].pop(0)
             self.list_len[r] -= 1
-            groups.setdefault(_shape_key({f: getattr(b, f) for f in FIELDS}), []).append((int(r), b))
-        return [(np.array([r for r, _ in members]),
-                 {f: None if getattr(members[0][1], f) is None else torch.stack([getattr(b, f) for _, b in members])
-                  for f in FIELDS})
+            groups.setdefault(_shape_key(b), []).append((int(r), b))
+        return [(np.array([r for r, _ in members]), {f: torch.stack([b[f] for _, b in members]) for f in members[0][1]})
                 for members in groups.values()]
 
 
@@ -319,8 +341,21 @@ class Population:
         dtype, obs_space = self.dtype, spec.observation_space
 
         def loss_fn(p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
-                    *fields: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-            return functional_call(agent_loss, ({f"agent.{k}": v for k, v in p.items()}, s), fields)
+                    fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            return functional_call(agent_loss, ({f"agent.{k}": v for k, v in p.items()}, s), (fields,))
+
+        prepares = type(algo).prepare is not Algorithm.prepare
+        agent_prepare = _AgentPrepare(template, algo)
+        update_gens = [torch.Generator().manual_seed(update_seed(rs.torch)) for rs in self.run_seeds]
+        base_lr = {n: v.clone() for n, v in optim.lr.items()}
+
+        def push(run: int, rollout: Rollout) -> None:
+            """Prepare a finished rollout at run ``run``'s θ_old and queue its update batches."""
+            if prepares:
+                with torch.no_grad():
+                    rollout = functional_call(agent_prepare, {f"agent.{k}": v[run] for k, v in params.items()},
+                                              (rollout,))
+            queue.push(run, _stacked_batches(self.algos[run], rollout, update_gens[run]))
 
         def act_fn(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
             return sample_with(functional_call(template.policy, p, (obs,)), u)
@@ -334,8 +369,7 @@ class Population:
         chunks = torch.stack([new_chunk(g, N, draws) for g in gens])
         chunk_pos = torch.zeros(R, dtype=torch.long)
 
-        episodic = algo.cadence == "episode"
-        t_idx = torch.zeros(R * N, dtype=torch.long)
+        collector = Collector(algo.schedule, R, N)
         ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
         ep_count, env_steps, updates = (np.zeros(R, dtype=np.int64) for _ in range(3))
         stopped = np.zeros(R, dtype=bool)
@@ -343,8 +377,6 @@ class Population:
         lengths: list[list[int]] = [[] for _ in range(R)]
         cut: list[list[bool]] = [[] for _ in range(R)]
         queue = _Queue(R)
-        traj: dict[str, torch.Tensor] = {}
-        traj_len = np.zeros(R * N, dtype=np.int64)
         snapshots: dict[int, dict[str, torch.Tensor]] = {k: {n: torch.zeros_like(v) for n, v in params.items()}
                                                          for k in self.snapshot_episodes}
         snapped = {k: np.zeros(R, dtype=bool) for k in self.snapshot_episodes}
@@ -356,13 +388,10 @@ class Population:
         last_eval = np.full(R, -1, dtype=np.int64)
         start, rounds = time.perf_counter(), 0
 
-        def learn(runs: np.ndarray, fields: dict[str, torch.Tensor | None]) -> None:
+        def learn(runs: np.ndarray, fields: Fields) -> None:
             idx = torch.from_numpy(runs)
             sub = {n: v[idx].requires_grad_(True) for n, v in params.items()}
-            values = tuple(fields[f] for f in FIELDS)
-            dims = tuple(None if v is None else 0 for v in values)
-            totals, new_state = vmap(loss_fn, in_dims=(0, 0, *dims))(sub, {k: v[idx] for k, v in state.items()},
-                                                                    *values)
+            totals, new_state = vmap(loss_fn)(sub, {k: v[idx] for k, v in state.items()}, fields)
             if new_state.keys() != state.keys():
                 raise UsageError(f"cannot train '{algo.name}' as a population: its loss creates state "
                                  f"{sorted(new_state.keys() - state.keys())} outside init_state")
@@ -375,8 +404,18 @@ class Population:
                 r = int(runs[int(bad.nonzero()[0, 0])])
                 raise TrainingError(f"'{algo.name}' on {self.env_id}: non-finite loss or gradient in run "
                                     f"{r} (seed {self.seeds[r]}) at env step {env_steps[r]} (update {updates[r] + 1})")
+            grads = {n: g for n, g in zip(sub, grads, strict=True) if g is not None}
+            if cfg.max_grad_norm is not None:  # torch.nn.utils.clip_grad_norm_, per run
+                norm = torch.sqrt(sum(g.reshape(len(runs), -1).pow(2).sum(1) for g in grads.values()))
+                coef = (cfg.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+                grads = {n: g * coef.reshape(-1, *[1] * (g.dim() - 1)) for n, g in grads.items()}
+            if cfg.lr_schedule != "constant":
+                done = ep_count[runs] / budget_eps if budget_eps else env_steps[runs] / budget_steps
+                factor = torch.tensor([lr_factor(cfg.lr_schedule, float(d)) for d in done], dtype=torch.float64)
+                for n, lr in optim.lr.items():
+                    lr[idx] = (base_lr[n][idx].double() * factor).to(lr.dtype)
             with torch.no_grad():
-                optim.step(idx, {n: g for n, g in zip(sub, grads, strict=True) if g is not None})
+                optim.step(idx, grads)
                 for k, v in new_state.items():
                     state[k][idx] = v
             updates[runs] += 1
@@ -387,22 +426,11 @@ class Population:
             next_obs = encode_obs(obs_space, step.final_obs, dtype)
             rew = torch.as_tensor(step.reward * cfg.reward_scale, dtype=dtype)
             term, trunc = torch.as_tensor(step.terminated), torch.as_tensor(step.truncated)
-            t = t_idx[env_idx]
             o = obs[torch.from_numpy(runs)].reshape(k * N, -1)
             done = step.terminated | step.truncated
-            if episodic:
-                self._append(traj, traj_len, env_idx, (o, actions.reshape(k * N, *actions.shape[2:]), rew, term,
-                                                      trunc, next_obs, t))
-                for e in env_idx[done]:
-                    T = int(traj_len[e])
-                    episode = Rollout(*(traj[f][e, :T].unsqueeze(1) for f in FIELDS[:-1]))
-                    traj_len[e] = 0
-                    queue.push(int(e // N), _stacked_batches(self.algos[e // N], episode))
-            else:
-                learn(runs, {"obs": o.reshape(k, 1, N, -1), "actions": actions.unsqueeze(1),
-                             "rewards": rew.reshape(k, 1, N), "terminated": term.reshape(k, 1, N),
-                             "truncated": trunc.reshape(k, 1, N), "next_obs": next_obs.reshape(k, 1, N, -1),
-                             "t": t.reshape(k, 1, N), "returns": None})
+            for r, rollout in collector.add(runs, o, actions.reshape(k * N, *actions.shape[2:]), rew, term, trunc,
+                                            next_obs):
+                push(r, rollout)
             ep_ret[env_idx] += step.reward
             ep_len[env_idx] += 1
             for j in np.flatnonzero(done):
@@ -413,7 +441,6 @@ class Population:
                 stopped[r] |= self.stop_on_truncation and cut[r][-1]
                 ep_ret[e], ep_len[e] = 0.0, 0
                 ep_count[r] += 1
-            t_idx[env_idx] = torch.where(torch.from_numpy(done), 0, t + 1)
             obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype).reshape(k, N, -1)
 
         try:
@@ -452,14 +479,13 @@ class Population:
                     before = int(ep_count.sum())
                     record(collecting, env_idx, step, actions)
                     bar.update(int(ep_count.sum()) - before if budget_eps else len(env_idx))
-                if episodic:
-                    stored = queue.pop_stored()
-                    busy = np.zeros(R, dtype=bool)
-                    if stored is not None:
-                        learn(*stored)
-                        busy[stored[0]] = True
-                    for group in queue.pop_listed(busy):
-                        learn(*group)
+                stored = queue.pop_stored()
+                busy = np.zeros(R, dtype=bool)
+                if stored is not None:
+                    learn(*stored)
+                    busy[stored[0]] = True
+                for group in queue.pop_listed(busy):
+                    learn(*group)
         finally:
             bar.close()
             envs.close()
@@ -476,22 +502,6 @@ class Population:
             [np.asarray(x, dtype=bool) for x in cut],
             env_steps, updates, wall, snapshots, template, rounds,
         )
-
-    @staticmethod
-    def _append(traj: dict[str, torch.Tensor], lens: np.ndarray, env_idx: np.ndarray,
-                values: tuple[torch.Tensor, ...]) -> None:
-        """Write one step of ``values`` (``[k, ...]``) at each env's position, growing as needed."""
-        if not traj:
-            for f, v in zip(FIELDS[:-1], values, strict=True):
-                traj[f] = v.new_zeros((len(lens), 64, *v.shape[1:]))
-        cap = traj["rewards"].shape[1]
-        if lens[env_idx].max() >= cap:
-            for f, v in traj.items():
-                traj[f] = torch.cat([v, torch.zeros_like(v)], 1)
-        ei, pos = torch.from_numpy(env_idx), torch.from_numpy(lens[env_idx])
-        for f, v in zip(FIELDS[:-1], values, strict=True):
-            traj[f][ei, pos] = v
-        lens[env_idx] += 1
 
 
 def train_population(

@@ -57,3 +57,24 @@ def td_errors(value: torch.nn.Module, rollout: Rollout, gamma: float,
     v, v_next = both[: rollout.num_steps], both[rollout.num_steps :]
     target = td_targets(rollout.rewards - reward_offset, v_next, rollout.terminated, gamma)
     return v, (target - v).detach()
+
+
+def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
+                   terminated: torch.Tensor, truncated: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+    """GAE(λ) advantages Â_t of a time-major segment ``[T, N]`` (Schulman et al. 2016, eq. 16).
+
+    δ_t = R_{t+1} + γ v̂(S_{t+1}) − v̂(S_t), with v̂(S_{t+1}) = 0 at a termination only (a
+    time-limit truncation bootstraps from the true S_{t+1}); Â_t = δ_t + γλ Â_{t+1}, the sum
+    cut at every episode end and bootstrapped at the segment's last step (Â_T = 0 beyond it).
+    λ = 0 gives the one-step TD error δ_t (§13.5); λ = 1 on whole episodes gives G_t − v̂(S_t)
+    (§13.4); in between, the λ-return of §12.1 minus v̂. No gradient flows through the result.
+    """
+    with torch.no_grad():
+        deltas = td_targets(rewards, next_values, terminated, gamma) - values
+        carry = gamma * lam * (~(terminated | truncated)).to(values.dtype)
+        adv = torch.empty_like(deltas)
+        a = torch.zeros_like(deltas[0])
+        for k in range(deltas.shape[0] - 1, -1, -1):
+            a = deltas[k] + carry[k] * a
+            adv[k] = a
+        return adv

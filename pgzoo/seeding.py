@@ -32,3 +32,9 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+def update_seed(torch_seed: int) -> int:
+    """The seed of a run's update generator (minibatch shuffles and other draws an algorithm makes
+    in ``update_batches``), derived from and independent of its torch seed."""
+    return int(np.random.SeedSequence([torch_seed, 0x0bda7e]).generate_state(1, dtype=np.uint64)[0] >> 1)

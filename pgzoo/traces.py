@@ -8,13 +8,15 @@ trace-based actor–critic losses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from pgzoo.algorithm import Algorithm
 from pgzoo.losses import SurrogateLoss, direction_loss
+from pgzoo.rollout import Rollout
 
 
 def _inside_vmap(x: torch.Tensor) -> bool:
@@ -157,3 +159,18 @@ class ActorCriticTraceLoss(SurrogateLoss):
             "loss_policy": direction_loss(list(policy.parameters()), trace_direction(z_theta, delta).values()),
             "loss_value": direction_loss(list(value.parameters()), trace_direction(z_w, delta).values()),
         }
+
+
+class TraceAlgorithm(Algorithm):
+    """Base of the eligibility-trace actor–critics: one update per time step, in order.
+
+    The traces z change at every step, so a segment of n steps (``rollout_steps = n``) is n
+    book updates in turn; with n > 1 the segment's actions were sampled with the θ of its
+    start, as in any n-step schedule. The default, n = 1, is the book's box.
+    """
+
+    schedules = {"steps": 1}
+
+    def update_batches(self, rollout: Rollout, generator: torch.Generator | None = None) -> Iterator[Rollout]:
+        for k in range(rollout.num_steps):
+            yield rollout[k]

@@ -1,4 +1,9 @@
-"""The trainer: any gymnasium environment, one or many copies, at each algorithm's cadence."""
+"""The trainer: one run of an algorithm on any gymnasium environment, one or many copies.
+
+It steps the environments and acts; the :class:`~pgzoo.engine.collector.Collector` cuts the
+steps into rollouts of the algorithm's schedule, and each rollout goes through
+:meth:`pgzoo.Algorithm.update` with the run's own update generator.
+"""
 
 from __future__ import annotations
 
@@ -13,13 +18,14 @@ import torch
 from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.engine.collector import Collector
+from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.envs import EnvBatch
 from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
 from pgzoo.evaluation import evaluate, summarize
-from pgzoo.rollout import Rollout
 from pgzoo.rundir import MetricsWriter, save_model, write_json
 from pgzoo.sampling import ActionStream, act, draws_per_env
-from pgzoo.seeding import derive_seeds, seed_everything
+from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 
 
@@ -45,24 +51,6 @@ class EvalSchedule:
 
     every: int
     episodes: int = 10
-
-
-class _EpisodeBuffers:
-    """Per-environment lists of steps, turned into one ``[T, 1]`` rollout when an episode ends."""
-
-    def __init__(self, num_envs: int) -> None:
-        self.steps: list[list[tuple]] = [[] for _ in range(num_envs)]
-
-    def add_all(self, *columns: torch.Tensor) -> None:
-        """Append one step to every environment's list, from tensors ``[num_envs, ...]``."""
-        for steps, step in zip(self.steps, zip(*(c.unbind(0) for c in columns), strict=True), strict=True):
-            steps.append(step)
-
-    def pop(self, i: int) -> Rollout:
-        cols = list(zip(*self.steps[i], strict=True))
-        self.steps[i] = []
-        obs, act, rew, term, trunc, nxt, t = (torch.stack(c)[:, None] for c in cols)
-        return Rollout(obs, act, rew, term, trunc, nxt, t)
 
 
 class Trainer:
@@ -116,6 +104,10 @@ class Trainer:
         if self.continuing and cfg.total_episodes:
             envs.close()
             raise UsageError(f"{self.env_id} is a continuing task with no episodes: give a budget in steps")
+        if self.continuing and algo.schedule.episodic:
+            envs.close()
+            raise UsageError(f"'{algo.name}' updates {algo.schedule.describe()} and {self.env_id} is a continuing "
+                             "task whose episodes never end: use an algorithm that updates every n steps")
         agent = algo.build_agent(spec).to(self.dtype)
         optimizer = algo.make_optimizer(agent)
         algo.loss.init_state(agent, cfg.num_envs)
@@ -131,32 +123,38 @@ class Trainer:
         obs_space = spec.observation_space
         obs = encode_obs(obs_space, envs.reset(seeds.train_envs), self.dtype)
         stream = ActionStream(seeds.torch, n, draws_per_env(spec.action_space))
-        t_idx = torch.zeros(n, dtype=torch.long)
+        collector = Collector(algo.schedule, 1, n)
+        generator = torch.Generator().manual_seed(update_seed(seeds.torch))
+        run = np.zeros(1, dtype=np.int64)
         ep_return, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
-        buffers = _EpisodeBuffers(n) if algo.cadence == "episode" else None
         episodes: list[dict[str, Any]] = []
         recent: deque[float] = deque(maxlen=20)
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
+        base_lrs = [g["lr"] for g in optimizer.param_groups]
         curve_seeds = seeds.eval_envs[: self.schedule.episodes] if self.schedule else ()
         next_eval = self.schedule.every if self.schedule else None
         if self.schedule:
             self._evaluate_point(agent.policy, 0, curve_seeds)
-        env_steps, updates, eval_wall, start = 0, 0, 0.0, time.perf_counter()
+        env_steps, updates, rollouts, eval_wall, start = 0, 0, 0, 0.0, time.perf_counter()
         bar = tqdm(total=budget_eps or budget_steps, unit="ep" if budget_eps else "step",
                    disable=not self.progress, desc=f"{algo.name} {self.env_id}", dynamic_ncols=True,
                    mininterval=0.5)
 
-        def step_update(rollout: Rollout) -> None:
-            nonlocal updates
+        def learn(rollout: Any) -> None:
+            nonlocal updates, rollouts
+            if cfg.lr_schedule != "constant":
+                done = len(episodes) / budget_eps if budget_eps else env_steps / budget_steps
+                set_lr(optimizer, base_lrs, lr_factor(cfg.lr_schedule, done))
             try:
-                algo.update(agent, optimizer, rollout)
+                terms = algo.update(agent, optimizer, rollout, generator)
             except NonFiniteLossError as e:
                 self._save(agent, optimizer)
                 kept = f"; last good parameters saved to {self.out_dir / 'model.pt'}" if self.out_dir else ""
                 raise TrainingError(
                     f"'{algo.name}' on {self.env_id}: {e} at env step {env_steps} (update {updates + 1}){kept}"
                 ) from None
-            updates += 1
+            updates += int(terms["optimizer_steps"])
+            rollouts += 1
 
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
@@ -170,13 +168,8 @@ class Trainer:
                 rew_t = torch.as_tensor(reward * cfg.reward_scale, dtype=self.dtype)
                 term_t, trunc_t = torch.as_tensor(terminated), torch.as_tensor(truncated)
                 env_steps += n
-                if buffers is None:
-                    step_update(Rollout(obs[None], actions[None], rew_t[None], term_t[None], trunc_t[None],
-                                        next_obs[None], t_idx[None]))
-                else:
-                    buffers.add_all(obs, actions, rew_t, term_t, trunc_t, next_obs, t_idx)
-                    for i in np.flatnonzero(done):
-                        step_update(buffers.pop(i))
+                for _, rollout in collector.add(run, obs, actions, rew_t, term_t, trunc_t, next_obs):
+                    learn(rollout)
                 ep_return += reward
                 ep_len += 1
                 if self.continuing and env_steps >= (len(episodes) + 1) * cfg.reward_window:
@@ -203,9 +196,6 @@ class Trainer:
                     bar.update(n)
                 if done.any():
                     bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
-                    t_idx = torch.where(torch.as_tensor(done), 0, t_idx + 1)
-                else:
-                    t_idx = t_idx + 1
                 # S_{t+1} is also the state to act in next, unless an environment was reset
                 obs = next_obs if raw_true_next is raw_next else encode_obs(obs_space, raw_next, self.dtype)
                 if next_eval is not None and env_steps >= next_eval:
@@ -227,7 +217,7 @@ class Trainer:
         gmean, gstd = summarize(greedy_returns)
         summary = {
             "algorithm": algo.name, "env_id": self.env_id, "seed": self.seed,
-            "env_steps": env_steps, "episodes": len(episodes), "updates": updates,
+            "env_steps": env_steps, "episodes": len(episodes), "updates": updates, "rollouts": rollouts,
             "wall_s": round(wall, 3), "env_steps_per_s": round(env_steps / max(wall, 1e-9), 1),
             "train_return_last20": float(np.mean(recent)) if recent else None,
             "eval_episodes": len(eval_returns),

@@ -19,6 +19,7 @@ import torch
 
 from pgzoo.algorithm import Agent, Algorithm
 from pgzoo.book import BookCase
+from pgzoo.engine.schedules import Schedule
 from pgzoo.features import StateActionTable, StateTable
 from pgzoo.policies import LinearSoftmaxPolicy
 from pgzoo.rollout import Rollout
@@ -37,61 +38,76 @@ class VerifyResult:
     case: str
     max_abs_diff: float
     ok: bool
+    note: str = ""
+    """Why a check failed other than by a difference (e.g. the parameters did not change)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "variant": self.variant, "case": self.case,
-                "max_abs_diff": self.max_abs_diff, "ok": self.ok}
+                "max_abs_diff": self.max_abs_diff, "ok": self.ok, "note": self.note}
 
 
-def random_case(rng: np.random.Generator, cadence: str, num_envs: int, with_w: bool) -> BookCase:
-    """A random problem: S states, A actions, d- and k-dimensional features, T steps."""
+def _stream_rows(schedule: Schedule, rng: np.random.Generator) -> int:
+    """Rows of a connected stream long enough for at least two updates of ``schedule``."""
+    return 2 * schedule.length + 1 if schedule.kind == "steps" else 8 * schedule.length + 6
+
+
+def random_case(rng: np.random.Generator, schedule: Schedule, num_envs: int, with_w: bool) -> BookCase:
+    """A random problem: S states, A actions, d- and k-dimensional features, and a connected
+    stream of L rows × N environments in which about a quarter of the steps end an episode
+    (by termination or time-limit truncation), so that segments and batches hold several
+    episodes and cut some of them."""
     S, A, d, k = int(rng.integers(3, 6)), int(rng.integers(2, 4)), int(rng.integers(2, 5)), int(rng.integers(2, 4))
-    T = int(rng.integers(3, 7))
-    N = 1 if cadence == "episode" else num_envs
-    states = rng.integers(0, S, size=(T, N))
-    next_states = rng.integers(0, S, size=(T, N))
-    if cadence == "episode":  # one episode: S_{t+1} is the next row; it ends at T by termination
-        next_states[:-1] = states[1:]
-    terminated = np.zeros((T, N), dtype=bool)
-    truncated = np.zeros((T, N), dtype=bool)
-    terminated[-1] = True
-    if cadence == "step":  # transitions anywhere in episodes, some ending by either cause
-        terminated = rng.random((T, N)) < 0.3
-        truncated = ~terminated & (rng.random((T, N)) < 0.3)
-    t = np.tile(np.arange(T)[:, None], (1, N)) if cadence == "episode" else rng.integers(0, 6, size=(T, N))
-    return BookCase(
-        theta=rng.normal(size=d), w=rng.normal(size=k) if with_w else None,
-        x_sa=rng.normal(size=(S, A, d)), x_s=rng.normal(size=(S, k)),
-        states=states, actions=rng.integers(0, A, size=(T, N)), rewards=rng.normal(size=(T, N)),
-        terminated=terminated, truncated=truncated, next_states=next_states, t=t,
-    )
+    N, L = num_envs, _stream_rows(schedule, rng)
+    while True:
+        states, next_states = np.zeros((L, N), dtype=int), rng.integers(0, S, size=(L, N))
+        terminated, truncated = np.zeros((L, N), dtype=bool), np.zeros((L, N), dtype=bool)
+        t = np.zeros((L, N), dtype=int)
+        s, tt = rng.integers(0, S, size=N), np.zeros(N, dtype=int)
+        for row in range(L):
+            states[row], t[row] = s, tt
+            ends = rng.random(N) < 0.25
+            terminated[row] = ends & (rng.random(N) < 0.6)
+            truncated[row] = ends & ~terminated[row]
+            s = np.where(ends, rng.integers(0, S, size=N), next_states[row])  # a new episode's S_0
+            tt = np.where(ends, 0, tt + 1)
+        case = BookCase(
+            theta=rng.normal(size=d), w=rng.normal(size=k) if with_w else None,
+            x_sa=rng.normal(size=(S, A, d)), x_s=rng.normal(size=(S, k)),
+            states=states, actions=rng.integers(0, A, size=(L, N)), rewards=rng.normal(size=(L, N)),
+            terminated=terminated, truncated=truncated, next_states=next_states, t=t,
+            schedule=schedule, update_seed=int(rng.integers(1 << 31)),
+        )
+        if len(case.rollouts()) >= 2 and (terminated.any() and truncated.any()):
+            return case
 
 
-def short_corridor_case(rng: np.random.Generator, cadence: str, num_envs: int, with_w: bool) -> BookCase | None:
-    """An episode (or N of them, step by step) of the real ShortCorridor-v0, capped at 12 steps."""
+def short_corridor_case(rng: np.random.Generator, schedule: Schedule, num_envs: int,
+                        with_w: bool) -> BookCase | None:
+    """A connected stream of the real ShortCorridor-v0 (random actions, episodes capped at 12
+    steps, so some end by truncation), N environments reset as the engine resets them."""
     if "ShortCorridor-v0" not in gym.registry:
         return None
-    N = 1 if cadence == "episode" else num_envs
-    env = gym.make("ShortCorridor-v0", max_episode_steps=12)
-    feats = env.unwrapped.state_action_features()
+    N, L = num_envs, max(_stream_rows(schedule, rng), 40 if schedule.kind == "episodes" else 0)
+    envs = [gym.make("ShortCorridor-v0", max_episode_steps=12) for _ in range(N)]
+    feats = envs[0].unwrapped.state_action_features()
     x_sa = feats(torch.eye(3, dtype=torch.float64)).numpy()  # [S, A, d] from the env's own features
     cols = []
-    for _n in range(N):
+    for env in envs:
         s, _ = env.reset(seed=int(rng.integers(1 << 30)))
-        rows, t, done = [], 0, False
-        while not done:
+        rows, t = [], 0
+        for _ in range(L):
             a = int(rng.integers(2))
             s2, r, term, trunc, _ = env.step(a)
             rows.append((s, a, r, term, trunc, s2 if not term else 0, t))
-            s, t, done = s2, t + 1, term or trunc
+            s, t = (env.reset()[0], 0) if term or trunc else (s2, t + 1)
         cols.append(rows)
-    T = min(len(c) for c in cols) if N > 1 else len(cols[0])
-    arr = np.array([[c[k] for c in cols] for k in range(T)], dtype=np.float64)  # [T, N, 7]
+    arr = np.array([[c[k] for c in cols] for k in range(L)], dtype=np.float64)  # [L, N, 7]
     return BookCase(
         theta=rng.normal(size=2), w=rng.normal(size=1) if with_w else None, x_sa=x_sa, x_s=np.ones((3, 1)),
         states=arr[..., 0].astype(int), actions=arr[..., 1].astype(int), rewards=arr[..., 2],
         terminated=arr[..., 3].astype(bool), truncated=arr[..., 4].astype(bool),
         next_states=arr[..., 5].astype(int), t=arr[..., 6].astype(int),
+        schedule=schedule, update_seed=int(rng.integers(1 << 31)),
     )
 
 
@@ -107,36 +123,41 @@ def agent_for(case: BookCase, algo: Algorithm) -> Agent:
     return Agent(policy, algo.critic(value).double() if case.w is not None else None)
 
 
-def rollouts_for(case: BookCase, cadence: str) -> Iterator[Rollout]:
-    """What the trainer would hand to ``update``: the episode at once, or one step at a time."""
-    S = case.x_sa.shape[0]
-    eye = torch.eye(S, dtype=torch.float64)
-    full = Rollout(
-        obs=eye[torch.as_tensor(case.states)], actions=torch.as_tensor(case.actions),
-        rewards=torch.as_tensor(case.rewards, dtype=torch.float64),
-        terminated=torch.as_tensor(case.terminated), truncated=torch.as_tensor(case.truncated),
-        next_obs=eye[torch.as_tensor(case.next_states)], t=torch.as_tensor(case.t),
-    )
-    if cadence == "episode":
-        yield full
-    else:
-        for k in range(full.num_steps):
-            yield full[k]
+def rollouts_for(case: BookCase) -> Iterator[Rollout]:
+    """What the engine hands to ``update`` for this case: its :meth:`BookCase.rollouts` as
+    tensors, states one-hot ``[T, N, S]`` (the features tables index them), float64."""
+    eye = torch.eye(case.x_sa.shape[0], dtype=torch.float64)
+    for piece in case.rollouts():
+        yield Rollout(
+            obs=eye[torch.as_tensor(piece.states)], actions=torch.as_tensor(piece.actions),
+            rewards=torch.as_tensor(piece.rewards, dtype=torch.float64),
+            terminated=torch.as_tensor(piece.terminated), truncated=torch.as_tensor(piece.truncated),
+            next_obs=eye[torch.as_tensor(piece.next_states)], t=torch.as_tensor(piece.t),
+        )
 
 
 def check(algo_cls: type[Algorithm], variant: str, overrides: dict[str, Any], case_name: str,
           make_case: Any, seed: int) -> VerifyResult | None:
-    """Run one algorithm/variant/case and compare its parameters with the box's."""
+    """Run one algorithm/variant/case through the engine's path and compare with the box.
+
+    The case's stream is cut by the algorithm's schedule (:meth:`BookCase.rollouts`), each
+    piece goes through :meth:`~pgzoo.Algorithm.update` (prepare → update_batches → loss →
+    SGD step with lr = α) with a generator seeded by ``case.update_seed``; ``book_update(case)``
+    gets the whole case. A check also fails if the updates left every parameter unchanged.
+    """
     settings = {k: v for k, v in CHECK_SETTINGS.items() if k in algo_cls.Config.model_fields}
     algo = algo_cls(algo_cls.make_config(overrides={**settings, **overrides}))
     num_envs = getattr(algo.config, "num_envs", 1)
-    case = make_case(np.random.default_rng(seed), algo.cadence, num_envs, algo.uses_value)
+    case = make_case(np.random.default_rng(seed), algo.schedule, num_envs, algo.uses_value)
     if case is None:
         return None
     agent = agent_for(case, algo)
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
     optimizer = algo.make_optimizer(agent)
-    for rollout in rollouts_for(case, algo.cadence):
-        algo.update(agent, optimizer, rollout)
+    algo.loss.init_state(agent, num_envs)
+    generator = torch.Generator().manual_seed(case.update_seed)
+    for rollout in rollouts_for(case):
+        algo.update(agent, optimizer, rollout, generator)
     theta_book, w_book, *extras = algo.book_update(case)
     state = agent.state_dict()
     diffs = [np.abs(agent.policy.theta.detach().numpy() - theta_book).max()]
@@ -146,7 +167,9 @@ def check(algo_cls: type[Algorithm], variant: str, overrides: dict[str, Any], ca
     for name, book_value in (extras[0] if extras else {}).items():  # e.g. the average reward R̄
         diffs.append(np.abs(state[name].numpy() - book_value).max())
     diff = float(max(diffs))
-    return VerifyResult(algo_cls.name, variant, case_name, diff, diff <= TOLERANCE)
+    changed = any(not torch.equal(before[k], state[k]) for k in before)
+    note = "" if changed else "the updates left every parameter unchanged"
+    return VerifyResult(algo_cls.name, variant, case_name, diff, diff <= TOLERANCE and changed, note)
 
 
 def verify(algorithms: dict[str, type[Algorithm]], n_random: int = 3) -> list[VerifyResult]:

@@ -26,12 +26,12 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, hookimpl
+from pgzoo import Agent, CriticConfig, LossTerms, Rollout, hookimpl
 from pgzoo.book import BookCase
 from pgzoo.losses import surrogate
 from pgzoo.policies import Policy
 from pgzoo.returns import td_errors
-from pgzoo.traces import ActorCriticTraceLoss
+from pgzoo.traces import ActorCriticTraceLoss, TraceAlgorithm
 from pgzoo.values import ValueFunction
 
 
@@ -75,13 +75,12 @@ class ActorCriticContinuingLoss(ActorCriticTraceLoss):
         }
 
 
-class ActorCriticContinuing(Algorithm):
+class ActorCriticContinuing(TraceAlgorithm):
     name = "actor-critic-continuing"
     section = "13.6"
     summary = "Actor-critic with eligibility traces, average reward (continuing tasks)"
     Config = ActorCriticContinuingConfig
     Loss = ActorCriticContinuingLoss
-    cadence = "step"
     uses_value = True
     action_spaces = ("discrete", "continuous")
     verify_variants = {

@@ -24,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pgzoo import Algorithm, CriticConfig, LossTerms, Rollout, hookimpl
+from pgzoo import CriticConfig, LossTerms, Rollout, hookimpl
 from pgzoo.book import BookCase
 from pgzoo.policies import Policy
 from pgzoo.returns import discount_weights, td_errors
-from pgzoo.traces import ActorCriticTraceLoss
+from pgzoo.traces import ActorCriticTraceLoss, TraceAlgorithm
 from pgzoo.values import ValueFunction
 
 
@@ -52,13 +52,12 @@ class ActorCriticTracesLoss(ActorCriticTraceLoss):
         return {**terms, "td_error_mean": delta.mean()}
 
 
-class ActorCriticTraces(Algorithm):
+class ActorCriticTraces(TraceAlgorithm):
     name = "actor-critic-traces"
     section = "13.5"
     summary = "Actor-critic with eligibility traces (episodic)"
     Config = ActorCriticTracesConfig
     Loss = ActorCriticTracesLoss
-    cadence = "step"
     uses_value = True
     action_spaces = ("discrete", "continuous")
     verify_variants = {

@@ -50,13 +50,14 @@ class ActorCritic(Algorithm):
     summary = "One-step actor-critic (semi-gradient TD(0) critic)"
     Config = ActorCriticConfig
     Loss = ActorCriticLoss
-    cadence = "step"
+    schedules = {"steps": 1}
     uses_value = True
     action_spaces = ("discrete", "continuous")
     verify_variants = {
         "single-env": {"num_envs": 1},
         "batched": {"num_envs": 3},
         "no-I": {"num_envs": 1, "discount_actor": False},
+        "segments-4": {"num_envs": 2, "rollout_steps": 4},
     }
     env_defaults = {
         "ShortCorridor-v0": {"gamma": 1.0, "alpha_theta": 2**-9, "alpha_w": 2**-6, "value": "scalar",
@@ -71,15 +72,15 @@ class ActorCritic(Algorithm):
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
         theta, w = case.theta.copy(), case.w.copy()
-        for k in range(case.rewards.shape[0]):  # one update per step, summed over environments
+        for seg in case.rollouts():  # one update per segment (per step: n = 1), summed over its steps and envs
             d_theta, d_w = np.zeros_like(theta), np.zeros_like(w)
-            for n in range(case.rewards.shape[1]):
-                s, a, s2 = case.states[k, n], case.actions[k, n], case.next_states[k, n]
-                v_next = 0.0 if case.terminated[k, n] else case.v(w, s2)
-                delta = case.rewards[k, n] + cfg.gamma * v_next - case.v(w, s)
-                i_factor = cfg.gamma ** case.t[k, n] if cfg.discount_actor else 1.0
-                d_w += cfg.alpha_w * delta * case.grad_v(w, s)
-                d_theta += cfg.alpha_theta * i_factor * delta * case.grad_ln_pi(theta, s, a)
+            for k, n in np.ndindex(*seg.rewards.shape):
+                s, a, s2 = seg.states[k, n], seg.actions[k, n], seg.next_states[k, n]
+                v_next = 0.0 if seg.terminated[k, n] else seg.v(w, s2)
+                delta = seg.rewards[k, n] + cfg.gamma * v_next - seg.v(w, s)
+                i_factor = cfg.gamma ** seg.t[k, n] if cfg.discount_actor else 1.0
+                d_w += cfg.alpha_w * delta * seg.grad_v(w, s)
+                d_theta += cfg.alpha_theta * i_factor * delta * seg.grad_ln_pi(theta, s, a)
             theta, w = theta + d_theta, w + d_w
         return theta, w
 

@@ -63,19 +63,21 @@ class ReinforceBaseline(MonteCarloAlgorithm):
                         "alpha_w": 1e-3, "gamma": 0.95, "reward_scale": 0.1, "discount_actor": False,
                         "sequential": False, "total_steps": 100_000},
     }
+    verify_variants = {**MonteCarloAlgorithm.verify_variants,
+                       "3-episodes-2-envs": {"sequential": False, "rollout_episodes": 3, "num_envs": 2}}
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
-        G = case.returns(cfg.gamma)
-        theta = theta0 = case.theta.copy()
-        w = w0 = case.w.copy()
-        for k in range(case.rewards.shape[0]):
-            s, a, t = case.states[k, 0], case.actions[k, 0], case.t[k, 0]
-            at_theta, at_w = (theta, w) if cfg.sequential else (theta0, w0)
-            delta = G[k] - case.v(at_w, s)
-            gamma_t = cfg.gamma**t if cfg.discount_actor else 1.0
-            w = w + cfg.alpha_w * delta * case.grad_v(at_w, s)
-            theta = theta + cfg.alpha_theta * gamma_t * delta * case.grad_ln_pi(at_theta, s, a)
+        theta, w = case.theta.copy(), case.w.copy()
+        for batch in case.rollouts():  # K whole episodes each, in the order they ended
+            G, theta0, w0 = batch.returns(cfg.gamma), theta, w
+            for k in range(batch.rewards.shape[0]):
+                s, a, t = batch.states[k, 0], batch.actions[k, 0], batch.t[k, 0]
+                at_theta, at_w = (theta, w) if cfg.sequential else (theta0, w0)
+                delta = G[k] - batch.v(at_w, s)
+                gamma_t = cfg.gamma**t if cfg.discount_actor else 1.0
+                w = w + cfg.alpha_w * delta * batch.grad_v(at_w, s)
+                theta = theta + cfg.alpha_theta * gamma_t * delta * batch.grad_ln_pi(at_theta, s, a)
         return theta, w
 
 

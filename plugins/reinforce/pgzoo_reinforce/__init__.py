@@ -56,16 +56,19 @@ class Reinforce(MonteCarloAlgorithm):
         "Pendulum-v1": {"policy": "mlp", "optimizer": "adam", "alpha_theta": 1e-3, "gamma": 0.95,
                         "reward_scale": 0.1, "discount_actor": False, "sequential": False, "total_steps": 100_000},
     }
+    verify_variants = {**MonteCarloAlgorithm.verify_variants,
+                       "3-episodes-2-envs": {"sequential": False, "rollout_episodes": 3, "num_envs": 2}}
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, None]:
         cfg = self.config
-        G = case.returns(cfg.gamma)
-        theta = theta0 = case.theta.copy()
-        for k in range(case.rewards.shape[0]):
-            s, a, t = case.states[k, 0], case.actions[k, 0], case.t[k, 0]
-            at = theta if cfg.sequential else theta0
-            gamma_t = cfg.gamma**t if cfg.discount_actor else 1.0
-            theta = theta + cfg.alpha_theta * gamma_t * G[k] * case.grad_ln_pi(at, s, a)
+        theta = case.theta.copy()
+        for batch in case.rollouts():  # K whole episodes each, in the order they ended
+            G, theta0 = batch.returns(cfg.gamma), theta
+            for k in range(batch.rewards.shape[0]):
+                s, a, t = batch.states[k, 0], batch.actions[k, 0], batch.t[k, 0]
+                at = theta if cfg.sequential else theta0
+                gamma_t = cfg.gamma**t if cfg.discount_actor else 1.0
+                theta = theta + cfg.alpha_theta * gamma_t * G[k] * batch.grad_ln_pi(at, s, a)
         return theta, None
 
 
