@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from pgzoo.engine.schedules import SETTING
 from pgzoo.errors import PgzooError, UsageError
 
 
@@ -31,7 +32,8 @@ def _algorithm_rows() -> list[dict[str, Any]]:
     for name, cls in sorted(reg.algorithms.items()):
         prov = reg.algorithm_origin[name]
         rows.append({"name": name, "section": cls.section, "summary": cls.summary, "dist": prov.dist,
-                     "version": prov.version, "action_spaces": list(cls.action_spaces), "cadence": cls.cadence})
+                     "version": prov.version, "action_spaces": list(cls.action_spaces),
+                     "schedules": dict(cls.schedules)})
     return rows
 
 
@@ -50,7 +52,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print("Algorithms:")
     for r in data["algorithms"]:
-        print(f"  {r['name']:<24} §{r['section']:<6} {', '.join(r['action_spaces']):<22} {r['dist']} {r['version']}")
+        sched = ", ".join(f"{SETTING[k]}={n}" for k, n in r["schedules"].items())
+        print(f"  {r['name']:<24} §{r['section']:<6} {', '.join(r['action_spaces']):<22} {sched:<36} "
+              f"{r['dist']} {r['version']}")
     print("Environments (from plugins; every gymnasium id also works):")
     for e in data["envs"]:
         print(f"  {e['id']:<24} {e['dist']} {e['version']}")
@@ -150,7 +154,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def cmd_new_plugin(args: argparse.Namespace) -> int:
     from pgzoo.scaffold import new_plugin
 
-    path = new_plugin(args.name, Path(args.dir))
+    path = new_plugin(args.name, Path(args.dir), args.template)
     print(f"wrote {path}; install it with: pip install -e {path}")
     return 0
 
@@ -224,8 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("new-plugin", help="write a working plugin skeleton")
-    s.add_argument("name")
-    s.add_argument("--dir", default=".")
+    s.add_argument("name", help="the algorithm's name, e.g. my-algo (distribution pgzoo-my-algo)")
+    s.add_argument("--dir", default=".", help="folder to write pgzoo-NAME/ into (default: .)")
+    s.add_argument("--template", choices=("episodic", "critic"), default="episodic",
+                   help="episodic: REINFORCE-like, updates on whole episodes; critic: actor-critic with v̂ on "
+                        "n-step segments (default: episodic)")
     s.set_defaults(func=cmd_new_plugin)
 
     s = sub.add_parser("bench", help="train a suite of algorithms x envs x seeds and write its leaderboard")

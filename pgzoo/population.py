@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.safety import state_leak
 from pgzoo.engine.update import lr_factor
 from pgzoo.envs import make_env
 from pgzoo.errors import UsageError
@@ -75,7 +76,7 @@ def population_blocker(algo: Algorithm) -> str | None:
         return f"'{cls.name}' overrides Algorithm.update"
     if any(True for _ in algo.loss.parameters()):
         return f"the loss of '{cls.name}' holds parameters of its own"
-    return None
+    return state_leak(algo)
 
 
 def env_blocker(env_id: str, max_episode_steps: int | None = None) -> str | None:

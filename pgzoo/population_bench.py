@@ -10,6 +10,7 @@ members (``"population"`` in a line gives the member count).
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -26,15 +27,20 @@ def cell_key(spec: Any) -> tuple:
     return (spec.kind, spec.algorithm, spec.env, spec.config_hash)
 
 
-def can_run_as_population(spec: Any) -> bool:
-    """Whether the run's algorithm trains as a population on its (episodic) environment."""
+def population_refusal(spec: Any) -> str | None:
+    """Why the run's algorithm cannot train as a population on its environment (``None``: it can)."""
     if spec.kind != "algorithm":
-        return False
+        return "not a pgzoo algorithm"
     from pgzoo.registry import get_registry
 
     cls = get_registry().algorithm(spec.registered_name)
     algo = cls(cls.make_config(overrides=spec.config))
-    return population_blocker(algo) is None and env_blocker(spec.env, algo.config.max_episode_steps) is None
+    return population_blocker(algo) or env_blocker(spec.env, algo.config.max_episode_steps)
+
+
+def can_run_as_population(spec: Any) -> bool:
+    """Whether the run's algorithm trains as a population on its (episodic) environment."""
+    return population_refusal(spec) is None
 
 
 def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], max_steps: int | None,
@@ -98,7 +104,13 @@ def group_cells(specs: list[Any], enabled: bool = True) -> list[list[Any]]:
     capable: dict[tuple, bool] = {}
     for spec in specs:
         key = cell_key(spec)
-        if enabled and capable.setdefault(key, can_run_as_population(spec)):
+        if enabled and key not in capable:
+            refusal = population_refusal(spec)
+            capable[key] = refusal is None
+            if refusal and spec.kind == "algorithm":
+                print(f"pgzoo bench: {spec.algorithm} on {spec.env}: seeds trained one by one: {refusal}",
+                      file=sys.stderr)
+        if enabled and capable.get(key):
             items.setdefault(key, []).append(spec)
         else:
             singles.append([spec])

@@ -26,8 +26,17 @@ def plugin_names(name: str) -> dict[str, str]:
     }
 
 
-def new_plugin(name: str, directory: Path) -> Path:
-    """Write ``directory/pgzoo-NAME/`` (pyproject with entry point, algorithm, tests); return it."""
+TEMPLATES = ("episodic", "critic")
+"""``episodic``: a Monte-Carlo policy gradient updating on whole episodes (REINFORCE-like);
+``critic``: an actor–critic with v̂ updating on n-step segments."""
+
+
+def new_plugin(name: str, directory: Path, template: str = "episodic") -> Path:
+    """Write ``directory/pgzoo-NAME/`` (pyproject with entry point, algorithm, tests) from
+    ``template`` (one of :data:`TEMPLATES`); return it. Raises :class:`UsageError` for a bad
+    name or template, or an existing folder."""
+    if template not in TEMPLATES:
+        raise UsageError(f"unknown template '{template}' (choose from {', '.join(TEMPLATES)})")
     names = plugin_names(name)
     root = directory / names["dist"]
     if root.exists():
@@ -36,7 +45,7 @@ def new_plugin(name: str, directory: Path) -> Path:
     outputs = {
         "pyproject.toml.tmpl": "pyproject.toml",
         "README.md.tmpl": "README.md",
-        "package/__init__.py.tmpl": f"{names['package']}/__init__.py",
+        f"package/{template}.py.tmpl": f"{names['package']}/__init__.py",
         "tests/test_plugin.py.tmpl": f"tests/test_{names['package']}.py",
     }
     for src, dst in outputs.items():

@@ -13,7 +13,10 @@ then runs every check the built-in plugins pass::
 
 The checks:
 
-- ``test_registered``: found through the ``pgzoo`` entry-point group, with a book section.
+- ``test_registered``: found through the ``pgzoo`` entry-point group, with a book section and
+  the schedules it supports.
+- ``test_population_safe``: two real updates leave every attribute of the algorithm and its
+  loss unchanged (per-run state lives where the engine keeps one copy per run).
 - ``test_book_update``: one plain-SGD step on the loss equals ``book_update`` (float64, every
   ``verify_variants`` entry, random cases and the short corridor).
 - ``test_critic_isolated``: after backward of ``loss_policy`` alone, value parameters have
@@ -89,6 +92,12 @@ def small_rollout(obs_dim: int = 4, n_actions: int = 2, T: int = 5, N: int = 2, 
     )
 
 
+def prepared(algo: Any, agent: Any, rollout: Any) -> Any:
+    """``rollout`` as the loss sees it: after the algorithm's ``prepare`` at the current θ (no grad)."""
+    with torch.no_grad():
+        return algo.prepare(agent, rollout)
+
+
 class AlgorithmConformance:
     """Subclass in a test module and set :attr:`algorithm` to run every check on it."""
 
@@ -120,7 +129,19 @@ class AlgorithmConformance:
         cls = self._cls()
         assert cls.name == self.algorithm
         assert isinstance(cls.section, str) and isinstance(cls.summary, str)
-        assert cls.cadence in ("episode", "step")
+        assert cls.schedules and set(cls.schedules) <= {"steps", "episodes"}, cls.schedules
+        assert all(isinstance(n, int) and n >= 1 for n in cls.schedules.values()), cls.schedules
+
+    def test_population_safe(self) -> None:
+        """Two real updates change no attribute of the algorithm or its loss: all per-run state
+        lives where the engine keeps one copy per run (``Loss.init_state``, ``rollout.extras``)."""
+        from pgzoo.engine.safety import state_leak
+
+        cls = self._cls()
+        for env_id in ("", self.learn_env, self.determinism_env):
+            algo = cls(cls.make_config(env_id or None))
+            if "discrete" in cls.action_spaces or "continuous" in cls.action_spaces:
+                assert state_leak(algo) is None, state_leak(algo)
 
     def test_book_update(self) -> None:
         from pgzoo.verify import verify
@@ -134,7 +155,7 @@ class AlgorithmConformance:
         algo, agent = self._agent_and_loss()
         if agent.value is None:
             pytest.skip("no critic")
-        terms = algo.loss(agent.policy, agent.value, small_rollout())
+        terms = algo.loss(agent.policy, agent.value, prepared(algo, agent, small_rollout()))
         terms["loss_policy"].backward(retain_graph=True)
         assert all(p.grad is None or not p.grad.any() for p in agent.value.parameters())
         assert any(p.grad is not None and p.grad.any() for p in agent.policy.parameters())
@@ -147,7 +168,7 @@ class AlgorithmConformance:
         algo, agent = self._agent_and_loss()
         rollout = small_rollout()
         next_obs = rollout.next_obs.clone().requires_grad_(True)
-        terms = algo.loss(agent.policy, agent.value, rollout.replace(next_obs=next_obs))
+        terms = algo.loss(agent.policy, agent.value, prepared(algo, agent, rollout.replace(next_obs=next_obs)))
         from pgzoo.losses import total_loss
 
         total_loss(terms).backward()

@@ -48,7 +48,7 @@ def test_env_gets_clipped_actions_loss_gets_sampled_ones() -> None:
     class Recording(base):
         seen = []
 
-        def update(self, agent, optimizer, rollout):
+        def update(self, agent, optimizer, rollout, generator=None):
             Recording.seen.append(rollout.actions)
             return super().update(agent, optimizer, rollout)
 

@@ -19,7 +19,7 @@ def recording(name: str):
     class Recording(base):
         seen: list[Rollout]
 
-        def update(self, agent, optimizer, rollout):
+        def update(self, agent, optimizer, rollout, generator=None):
             self.seen.append(rollout)
             return super().update(agent, optimizer, rollout)
 
@@ -63,7 +63,7 @@ def test_nan_stops_with_a_message_and_keeps_the_last_good_parameters(tmp_path) -
     class Poisoned(base):
         calls = 0
 
-        def update(self, agent, optimizer, rollout):
+        def update(self, agent, optimizer, rollout, generator=None):
             Poisoned.calls += 1
             if Poisoned.calls == 5:
                 rollout = rollout.replace(rewards=rollout.rewards * float("nan"))
