@@ -88,8 +88,8 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
+    from pgzoo.engine.trainer import Trainer
     from pgzoo.registry import check_env_id
-    from pgzoo.trainer import Trainer
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
@@ -107,8 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pgzoo.envs import make_env
-    from pgzoo.evaluation import evaluate, summarize
+    from pgzoo.engine.envs import make_env
+    from pgzoo.engine.evaluation import evaluate, summarize
     from pgzoo.rundir import load_run
     from pgzoo.seeding import derive_seeds
     from pgzoo.spaces import EnvSpec
@@ -134,7 +134,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from pgzoo.verify import TOLERANCE, verify
+    from pgzoo.book.verify import TOLERANCE, verify
 
     reg = _registry()
     names = args.algorithms or sorted(reg.algorithms)

@@ -2,7 +2,7 @@
 
 Training samples A ~ π(·|S,θ) by inverse transform from uniforms U ∈ [0, 1) that come from a
 generator of the run's own, drawn in fixed chunks. The single-run trainer and population
-training (:mod:`pgzoo.population`) use the same stream and the same transform, so one seed
+training (:mod:`pgzoo.engine.population`) use the same stream and the same transform, so one seed
 gives the same actions whether the run is trained alone or as a member of a population.
 
 Supported distributions: ``Categorical`` (inverse CDF) and ``Normal`` / ``Independent(Normal)``

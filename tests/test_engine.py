@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.population import Population, population_blocker
 from pgzoo.engine.safety import state_leak
 from pgzoo.engine.schedules import Schedule
+from pgzoo.engine.trainer import Trainer
 from pgzoo.engine.update import lr_factor, optimizer_step
 from pgzoo.errors import UsageError
-from pgzoo.population import Population, population_blocker
 from pgzoo.registry import get_algorithm
 from pgzoo.returns import gae_advantages
 from pgzoo.rollout import Rollout
-from pgzoo.trainer import Trainer
 
 RUN0 = np.zeros(1, dtype=np.int64)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pgzoo.envs import make_env
+from pgzoo.engine.envs import make_env
 from pgzoo.seeding import derive_seeds
 
 RANDOM_EPISODES = 100

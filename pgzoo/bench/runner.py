@@ -15,12 +15,12 @@ from types import FrameType
 from pgzoo.bench.board import build_board
 from pgzoo.bench.executors import make_executor
 from pgzoo.bench.grid import build_grid
+from pgzoo.bench.population import group_cells
 from pgzoo.bench.progress import GridProgress
 from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.bench.render import write_leaderboard
 from pgzoo.bench.results import RESULTS_FILE, append_line, read_results
 from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
-from pgzoo.population_bench import group_cells
 
 DEFAULT_SUITE = "quick"
 DEFAULT_OUT = "pgzoo-bench-quick"
@@ -78,11 +78,11 @@ def run_bench(
     """Train every run of the suite in ``suite_dir`` not yet in its ``results.jsonl`` and write
     the leaderboard there. Interrupting (SIGINT/SIGTERM) stops the workers; finished runs stay.
 
-    The seeds of a cell train as one population (:mod:`pgzoo.population`) where the algorithm
+    The seeds of a cell train as one population (:mod:`pgzoo.engine.population`) where the algorithm
     can, unless ``population`` (default: the suite's ``population``) is false. A book figure or
     example folder (``kind = "book-figure"`` / ``"book-example"``) is run by
-    :mod:`pgzoo.book_figures` instead."""
-    from pgzoo.book_figures import is_book_suite
+    :mod:`pgzoo.book.figures` instead."""
+    from pgzoo.book.figure_suite import is_book_suite
     from pgzoo.registry import get_registry
 
     if is_book_suite(suite_dir):
@@ -130,7 +130,7 @@ def run_bench(
 
 
 def _run_book_suite(folder: Path, runs: int | None, population: bool | None, progress: bool) -> BenchReport:
-    from pgzoo.book_figures import reproduce_any
+    from pgzoo.book.figures import reproduce_any
 
     start = time.perf_counter()
     text, n = reproduce_any(folder, runs=runs, population=population, progress=progress)
@@ -140,7 +140,8 @@ def _run_book_suite(folder: Path, runs: int | None, population: bool | None, pro
 def render_folder(folder: str | Path, suite: Suite | None = None) -> str:
     """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown.
     (A book figure or example folder is redrawn from its saved runs instead.)"""
-    from pgzoo.book_figures import is_book_suite, reproduce_any
+    from pgzoo.book.figure_suite import is_book_suite
+    from pgzoo.book.figures import reproduce_any
 
     if suite is None and is_book_suite(folder):
         return reproduce_any(folder, render_only=True)[0]

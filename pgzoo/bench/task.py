@@ -52,8 +52,8 @@ def limit_threads() -> None:
 def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     """Train one run described by ``spec`` (a :class:`RunSpec` as a dict); return its results line."""
     from pgzoo.bench.suite import RunSpec
+    from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import get_registry
-    from pgzoo.trainer import EvalSchedule, Trainer
 
     run = RunSpec(**spec)
     _crash_once(f"{run.algorithm}-{run.env}-{run.seed}-{run.config_hash}")

@@ -36,12 +36,12 @@ from tqdm.auto import tqdm
 
 from pgzoo import hookimpl
 from pgzoo.baseline import Baseline
-from pgzoo.envs import make_env
+from pgzoo.engine.envs import make_env
+from pgzoo.engine.evaluation import summarize
+from pgzoo.engine.trainer import EvalSchedule, TrainResult
 from pgzoo.errors import UsageError
-from pgzoo.evaluation import summarize
 from pgzoo.registry import check_env_id
 from pgzoo.seeding import derive_seeds
-from pgzoo.trainer import EvalSchedule, TrainResult
 
 if TYPE_CHECKING:
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm

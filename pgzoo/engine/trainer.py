@@ -19,10 +19,10 @@ from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.envs import EnvBatch
+from pgzoo.engine.evaluation import evaluate, summarize
 from pgzoo.engine.update import lr_factor, set_lr
-from pgzoo.envs import EnvBatch
 from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
-from pgzoo.evaluation import evaluate, summarize
 from pgzoo.rundir import MetricsWriter, save_model, write_json
 from pgzoo.sampling import ActionStream, act, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
@@ -136,6 +136,7 @@ class Trainer:
         if self.schedule:
             self._evaluate_point(agent.policy, 0, curve_seeds)
         env_steps, updates, rollouts, eval_wall, start = 0, 0, 0, 0.0, time.perf_counter()
+        eval_cpu, start_cpu = 0.0, time.process_time()
         bar = tqdm(total=budget_eps or budget_steps, unit="ep" if budget_eps else "step",
                    disable=not self.progress, desc=f"{algo.name} {self.env_id}", dynamic_ncols=True,
                    mininterval=0.5)
@@ -199,15 +200,17 @@ class Trainer:
                 # S_{t+1} is also the state to act in next, unless an environment was reset
                 obs = next_obs if raw_true_next is raw_next else encode_obs(obs_space, raw_next, self.dtype)
                 if next_eval is not None and env_steps >= next_eval:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     self._evaluate_point(agent.policy, env_steps, curve_seeds)
                     eval_wall += time.perf_counter() - t0
+                    eval_cpu += time.process_time() - c0
                     next_eval = (env_steps // self.schedule.every + 1) * self.schedule.every
         finally:
             bar.close()
             metrics.close()
             envs.close()
         wall = time.perf_counter() - start - eval_wall
+        cpu = time.process_time() - start_cpu - eval_cpu
         if self.schedule and (not self.curve or self.curve[-1]["env_steps"] != env_steps):
             self._evaluate_point(agent.policy, env_steps, curve_seeds)
 
@@ -219,6 +222,7 @@ class Trainer:
             "algorithm": algo.name, "env_id": self.env_id, "seed": self.seed,
             "env_steps": env_steps, "episodes": len(episodes), "updates": updates, "rollouts": rollouts,
             "wall_s": round(wall, 3), "env_steps_per_s": round(env_steps / max(wall, 1e-9), 1),
+            "cpu_s": round(cpu, 3),
             "train_return_last20": float(np.mean(recent)) if recent else None,
             "eval_episodes": len(eval_returns),
             "eval_return_mean": mean, "eval_return_std": std,

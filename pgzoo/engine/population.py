@@ -4,13 +4,13 @@ Book experiments average over many independent runs of tiny models. Trained one 
 they spend the machine on per-step Python overhead; here they are one batched computation:
 
 - every parameter carries a leading run dimension ``[R, ...]``;
-- the runs' environments are stepped as one vector (:mod:`pgzoo.population_envs`), each
+- the runs' environments are stepped as one vector (:mod:`pgzoo.engine.batched_envs`), each
   run keeping its own episode boundaries;
 - each update is the algorithm's own :class:`~pgzoo.SurrogateLoss`, evaluated for all runs
   at once with ``torch.func.vmap`` over ``functional_call`` and differentiated per run;
 - each run keeps its own update cadence (a run whose episode has just ended works through
   its update batches while the others keep collecting), its own optimiser state
-  (:mod:`pgzoo.population_optim`: plain SGD and Adam) and its own random streams (the env
+  (:mod:`pgzoo.engine.stacked_optim`: plain SGD and Adam) and its own random streams (the env
   seeds of :func:`pgzoo.seeding.derive_seeds` and the action stream of :mod:`pgzoo.sampling`).
 
 The contract is equivalence: member r ends with the parameters (to float tolerance) that
@@ -45,20 +45,20 @@ from torch.func import functional_call, vmap
 from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
+from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.envs import make_env
 from pgzoo.engine.safety import state_leak
+from pgzoo.engine.stacked_optim import stacked_optimizer
+from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
-from pgzoo.envs import make_env
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
-from pgzoo.population_envs import make_batched_env
-from pgzoo.population_optim import stacked_optimizer
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
 from pgzoo.sampling import CHUNK_STEPS, action_seed, draws_per_env, new_chunk, sample_with
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
-from pgzoo.trainer import TrainingError
 
 EvalHook = Callable[[int, int, Agent], None]
 """``on_eval(run, env_steps, agent)``: called when a run's agent is due for evaluation."""

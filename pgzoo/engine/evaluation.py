@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from pgzoo.envs import make_env
+from pgzoo.engine.envs import make_env
 from pgzoo.policies import Policy
 from pgzoo.spaces import encode_obs, to_env_actions
 

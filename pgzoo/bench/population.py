@@ -1,7 +1,7 @@
 """The seeds of one bench cell (algorithm × environment × settings) trained as one population.
 
 :func:`run_cell` is the population twin of :func:`pgzoo.bench.task.run_task`: it takes the
-cell's run specs (one per seed, same settings), trains them with :class:`pgzoo.population.
+cell's run specs (one per seed, same settings), trains them with :class:`pgzoo.engine.population.
 Population` and returns one results line per seed, with the same evaluation curve and final
 evaluation the trainer would have produced for that seed alone (same evaluation seeds, same
 torch random state). Wall times in the lines are the population's, shared evenly between its
@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from pgzoo.algorithm import Agent
-from pgzoo.evaluation import evaluate, summarize
-from pgzoo.population import Population, env_blocker, population_blocker
+from pgzoo.engine.evaluation import evaluate, summarize
+from pgzoo.engine.population import Population, env_blocker, population_blocker
 from pgzoo.seeding import Seeds, derive_seeds
 
 
