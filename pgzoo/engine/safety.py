@@ -75,10 +75,13 @@ def probe_rollout(algo: Any, obs_dim: int, discrete: bool, seed: int = 0) -> Rol
 def state_leak(algo: Any) -> str | None:
     """Which attributes of ``algo`` or its loss three updates changed (a one-line reason), or
     ``None``. Runs on a copy with a small agent (3 observations, 2 actions or a 1-d Box; the
-    config's ``init_theta``/``init_w``, sized for another environment, left out); ``algo``
-    itself is untouched."""
+    config's initial parameters and environment features, made for another environment, left
+    out); ``algo`` itself is untouched."""
     cfg = algo.config
-    fresh = {k: None for k in ("init_theta", "init_w") if getattr(cfg, k, None) is not None}
+    fresh: dict[str, Any] = {k: None for k in type(cfg).model_fields if k.startswith("init_")
+                             and getattr(cfg, k) is not None and type(cfg).model_fields[k].default is None}
+    if getattr(cfg, "features", None) == "env":  # the environment's own x(s,a): the probe has none
+        fresh["features"] = "obs"
     algo = type(algo)(cfg.model_copy(update=fresh)) if fresh else copy.deepcopy(algo)
     discrete = "discrete" in algo.action_spaces
     action_space = gym.spaces.Discrete(2) if discrete else gym.spaces.Box(-1.0, 1.0, (1,))
