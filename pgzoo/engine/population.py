@@ -8,10 +8,13 @@ they spend the machine on per-step Python overhead; here they are one batched co
   run keeping its own episode boundaries;
 - each update is the algorithm's own :class:`~pgzoo.SurrogateLoss`, evaluated for all runs
   at once with ``torch.func.vmap`` over ``functional_call`` and differentiated per run;
-- each run keeps its own update cadence (a run whose episode has just ended works through
-  its update batches while the others keep collecting), its own optimiser state
-  (:mod:`pgzoo.engine.stacked_optim`: plain SGD and Adam) and its own random streams (the env
-  seeds of :func:`pgzoo.seeding.derive_seeds` and the action stream of :mod:`pgzoo.sampling`).
+- rollouts are cut by the same :class:`~pgzoo.engine.collector.Collector` as in the trainer,
+  per run; each run keeps its own schedule (a run whose rollout is complete is prepared at its
+  θ_old and works through its update batches while the others keep collecting), its own
+  optimiser state (:mod:`pgzoo.engine.stacked_optim`: plain SGD and Adam, with per-run
+  gradient clipping and step-size schedules) and its own random streams (the env seeds of
+  :func:`pgzoo.seeding.derive_seeds`, the action stream of :mod:`pgzoo.sampling`, the update
+  generator of :func:`pgzoo.seeding.update_seed`).
 
 The contract is equivalence: member r ends with the parameters (to float tolerance) that
 :class:`pgzoo.Trainer` gives for the same seed alone. Members may differ in their step sizes
@@ -26,6 +29,8 @@ and by the conformance test ``test_population_matches_single_runs``):
   calls, if any: buffers, all created by :meth:`SurrogateLoss.init_state` (eligibility
   traces), which the population keeps per run ``[R, ...]``; no parameters of its own, no
   ``.item()`` or data-dependent Python control flow on tensors (``vmap`` runs it);
+- it keeps no state on itself or its loss between updates (:func:`pgzoo.engine.safety.state_leak`);
+- its ``prepare`` and ``update_batches`` run per run (plain PyTorch is fine there);
 - its optimiser is :meth:`Algorithm.make_optimizer`'s plain SGD or Adam;
 - its policy's distributions are ``Categorical`` or ``Normal`` (see :mod:`pgzoo.sampling`).
 """
