@@ -16,7 +16,7 @@ from pgzoo.features import ObsWithBias, PerActionObs
 from pgzoo.losses import LossTerms, SurrogateLoss, total_loss
 from pgzoo.policies import GaussianPolicy, LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
 from pgzoo.returns import discounted_returns
-from pgzoo.rollout import Rollout
+from pgzoo.rollout import Rollout, TimeIndexCheck
 from pgzoo.spaces import EnvSpec
 from pgzoo.values import LinearValue, MLPValue, ScalarValue, ValueFunction
 
@@ -60,6 +60,10 @@ class Algorithm:
     def __init__(self, config: AlgorithmConfig | None = None) -> None:
         self.config = config if config is not None else self.Config()
         self.loss = self.Loss(self.config)
+        self.check_rollouts = True
+        """Whether :meth:`update` checks the ``t`` contract of the rollouts it is given
+        (:class:`~pgzoo.rollout.TimeIndexCheck`); the trainer, which builds ``t`` itself, turns it off."""
+        self.time_index_check = TimeIndexCheck()
 
     @classmethod
     def make_config(cls, env_id: str | None = None, overrides: dict[str, Any] | None = None) -> AlgorithmConfig:
@@ -68,14 +72,27 @@ class Algorithm:
         return build_config(cls.Config, values, f"invalid config for '{cls.name}'")
 
     # --- models -------------------------------------------------------------------------
-    def build_agent(self, spec: EnvSpec) -> Agent:
-        """Build the policy (and value function) this config asks for, for ``spec``."""
+    def build_agent(self, spec: EnvSpec, dtype: torch.dtype = torch.float32) -> Agent:
+        """Build the policy (and value function) this config asks for, for ``spec``, in ``dtype``.
+
+        ``init_theta``, ``init_mu`` and ``init_w`` are set in ``dtype`` directly (in float64
+        exactly as given, not rounded through float32). Raises :class:`UsageError` if the
+        algorithm does not support the environment's actions, or if it updates once per
+        episode and the environment is a continuing task (it would never update).
+        """
         if spec.action_kind not in self.action_spaces:
             raise UsageError(
                 f"'{self.name}' supports {', '.join(self.action_spaces)} actions; "
                 f"{spec.env_id} has {spec.action_kind} actions"
             )
-        return Agent(self.build_policy(spec), self.critic(self.build_value(spec)) if self.uses_value else None)
+        if spec.continuing and self.cadence == "episode":
+            raise UsageError(
+                f"'{self.name}' updates at the end of each episode and {spec.env_id} is a continuing task "
+                f"that never ends one (use a per-step algorithm, e.g. actor-critic-continuing)"
+            )
+        policy = self.build_policy(spec, dtype)  # first: the order of random initialisations
+        value = self.critic(self.build_value(spec, dtype)) if self.uses_value else None
+        return Agent(policy, value).to(dtype)
 
     def critic(self, value: ValueFunction) -> ValueFunction:
         """The value module the loss sees, built around v̂ (the default is v̂ itself).
@@ -85,14 +102,22 @@ class Algorithm:
         """
         return value
 
-    def build_policy(self, spec: EnvSpec) -> Policy:
+    def build_policy(self, spec: EnvSpec, dtype: torch.dtype | None = None) -> Policy:
+        """π as the config says; ``init_theta`` / ``init_mu`` are set in ``dtype`` (default: torch's)."""
         cfg = self.config
         if spec.action_kind == "continuous":
             if cfg.init_theta is not None:
-                raise UsageError(f"invalid config for '{self.name}': init_theta is for soft-max policies")
-            return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
-                                  std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,
-                                  min_std=cfg.min_std)
+                raise UsageError(f"invalid config for '{self.name}': init_theta is for soft-max policies "
+                                 f"(a Gaussian policy's linear mean starts at init_mu)")
+            try:
+                return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
+                                      std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,
+                                      min_std=cfg.min_std, init_mu=cfg.init_mu, dtype=dtype)
+            except ValueError as e:
+                raise UsageError(f"invalid config for '{self.name}': init_mu: {e}") from None
+        if cfg.init_mu is not None:
+            raise UsageError(f"invalid config for '{self.name}': init_mu is for Gaussian policies "
+                             f"({spec.env_id} has discrete actions; a soft-max policy starts at init_theta)")
         if cfg.policy == "mlp":
             return MLPCategoricalPolicy(spec.obs_dim, spec.n_actions, cfg.hidden_sizes)
         if cfg.features == "env" and spec.state_action_features is None:
@@ -100,17 +125,20 @@ class Algorithm:
         use_env = cfg.features in ("env", "auto") and spec.state_action_features is not None
         feats = spec.state_action_features if use_env else PerActionObs(spec.obs_dim, spec.n_actions)
         try:
-            return LinearSoftmaxPolicy(feats, cfg.init_theta)
+            return LinearSoftmaxPolicy(feats, cfg.init_theta, dtype=dtype)
         except ValueError as e:
             raise UsageError(f"invalid config for '{self.name}': init_theta: {e}") from None
 
-    def build_value(self, spec: EnvSpec) -> ValueFunction:
+    def build_value(self, spec: EnvSpec, dtype: torch.dtype | None = None) -> ValueFunction:
+        """v̂ as ``value`` says; a linear v̂ uses the environment's own x(s)
+        (``spec.state_features``) if it has one and ``features`` is not ``"obs"``, else [obs, 1]."""
         cfg = self.config
         try:
             if cfg.value == "scalar":
-                return ScalarValue(cfg.init_w[0] if cfg.init_w else 0.0)
+                return ScalarValue(cfg.init_w[0] if cfg.init_w else 0.0, dtype=dtype)
             if cfg.value == "linear":
-                return LinearValue(ObsWithBias(spec.obs_dim), cfg.init_w)
+                own = spec.state_features if cfg.features != "obs" else None
+                return LinearValue(own if own is not None else ObsWithBias(spec.obs_dim), cfg.init_w, dtype=dtype)
         except ValueError as e:
             raise UsageError(f"invalid config for '{self.name}': init_w: {e}") from None
         return MLPValue(spec.obs_dim, cfg.hidden_sizes)
@@ -143,8 +171,13 @@ class Algorithm:
         """Take this algorithm's optimiser steps on ``rollout``; return the last step's terms.
 
         Raises :class:`NonFiniteLossError` *before* stepping when a loss term or a gradient
-        is NaN or infinite, so the parameters stay the last good ones.
+        is NaN or infinite, so the parameters stay the last good ones, and
+        :class:`~pgzoo.rollout.RolloutError` (before any step) when ``rollout.t`` breaks its
+        contract with this rollout or the previous one given to this algorithm: t restarts at 0
+        after ``terminated | truncated`` and increases by 1 otherwise (``check_rollouts``).
         """
+        if self.check_rollouts:
+            self.time_index_check(rollout)
         terms: LossTerms = {}
         for batch in self.update_batches(rollout):
             terms = self.loss(agent.policy, agent.value, batch)
