@@ -15,8 +15,7 @@ import gymnasium as gym
 import pytest
 import torch
 
-from pgzoo import EnvSpec, Rollout, get_algorithm
-from pgzoo import cli
+from pgzoo import EnvSpec, Rollout, cli, get_algorithm
 from pgzoo.bench.progress import GridProgress
 from pgzoo.config import load_toml
 from pgzoo.features import StateTable
@@ -153,7 +152,8 @@ def test_progress_into_a_file_is_whole_lines() -> None:
     text = out.getvalue()
     assert "\r" not in text
     lines = text.splitlines()
-    assert lines[0].startswith("algo Env-v0: 40/100 step [") and lines[1].startswith("algo Env-v0: 100/100 step, ret=12.5")
+    assert lines[0].startswith("algo Env-v0: 40/100 step [")
+    assert lines[1].startswith("algo Env-v0: 100/100 step, ret=12.5")
 
 
 def test_a_closed_pipe_is_no_traceback() -> None:
