@@ -17,6 +17,8 @@ RANDOM_EPISODES = 100
 RANDOM_SEED = 0
 DEFAULT_CONTINUING_STEPS = AlgorithmConfig.model_fields["eval_steps"].default
 """Steps of one random-policy run on a continuing task (the trainer's default ``eval_steps``)."""
+CONTINUING_RUNS = 10
+"""At most this many such runs on a continuing task."""
 
 
 def random_policy_record(env_id: str, episodes: int = RANDOM_EPISODES, seed: int = RANDOM_SEED,
@@ -25,13 +27,16 @@ def random_policy_record(env_id: str, episodes: int = RANDOM_EPISODES, seed: int
     """Mean return of uniform random actions over ``episodes`` evaluation-seeded episodes.
 
     Through the evaluation loop (:func:`pgzoo.evaluation.play`): an episode is cut after
-    ``step_cap`` steps (counted in ``capped``); on a continuing task each episode is
-    ``continuing_steps`` steps scored by the average reward per step, as the trainer scores it.
+    ``step_cap`` steps (counted in ``capped``); on a continuing task each of at most
+    :data:`CONTINUING_RUNS` runs is ``continuing_steps`` steps, scored by the average reward per
+    step, as the trainer scores it.
     """
     env = make_env(env_id)
+    continuing = EnvSpec.from_env(env, env_id).continuing
+    if continuing:  # each "episode" is continuing_steps long: fewer of them are as precise
+        episodes = min(episodes, CONTINUING_RUNS)
     env_seeds = derive_seeds(seed, 1, episodes).eval_envs
     env.action_space.seed(seed)
-    continuing = EnvSpec.from_env(env, env_id).continuing
     start = time.perf_counter()
     try:
         returns = play(env, env_seeds, lambda _obs: env.action_space.sample(), step_cap,
