@@ -52,6 +52,9 @@ class Algorithm:
     """``"episode"``: update on each finished episode; ``"step"``: update after every step."""
     action_spaces: ClassVar[tuple[str, ...]] = ("discrete",)
     uses_value: ClassVar[bool] = False
+    uses_time_index: ClassVar[bool] = True
+    """Whether the updates depend on ``Rollout.t`` (γᵗ, I, trace resets); if not (a continuing
+    task's algorithm), :meth:`update` does not check the ``t`` contract."""
     env_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-environment default settings (tuned), applied before the user's own."""
     verify_variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
@@ -176,7 +179,7 @@ class Algorithm:
         contract with this rollout or the previous one given to this algorithm: t restarts at 0
         after ``terminated | truncated`` and increases by 1 otherwise (``check_rollouts``).
         """
-        if self.check_rollouts:
+        if self.check_rollouts and self.uses_time_index:
             self.time_index_check(rollout)
         terms: LossTerms = {}
         for batch in self.update_batches(rollout):

@@ -82,6 +82,7 @@ class ActorCriticContinuing(Algorithm):
     Config = ActorCriticContinuingConfig
     Loss = ActorCriticContinuingLoss
     cadence = "step"
+    uses_time_index = False  # no γᵗ, no I, traces never reset: t plays no part
     uses_value = True
     action_spaces = ("discrete", "continuous")
     verify_variants = {
