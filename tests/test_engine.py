@@ -81,7 +81,7 @@ def test_schedule_settings_are_checked() -> None:
 
 def test_continuing_task_refuses_an_episode_schedule() -> None:
     rf = get_algorithm("reinforce")
-    with pytest.raises(UsageError, match="continuing task whose episodes never end"):
+    with pytest.raises(UsageError, match="continuing task that never ends one"):
         Trainer(rf(rf.make_config(overrides={"total_steps": 100})), "AccessControl-v0", progress=False).run()
 
 

@@ -40,6 +40,10 @@ class BenchReport:
     leaderboard: str = ""
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _say(message: str) -> None:
     print(f"pgzoo bench: {message}", file=sys.stderr, flush=True)
 
@@ -100,10 +104,11 @@ def run_bench(
     todo = [r for r in grid.runs if r.key not in done]
     report = BenchReport(folder, len(grid.runs), len(grid.runs) - len(todo), skipped=grid.skipped)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    how = f" with {n_workers} workers" if executor == "local" else ""
-    _say(f"suite {suite.model.name}: {len(grid.runs)} runs ({len(grid.algorithms)} algorithms x "
-         f"{len(suite.model.envs)} envs x seeds), {report.already_done} already in {results_path}, "
-         f"{len(todo)} to do on the {executor} executor{how}")
+    how = f" with {_count(n_workers, 'worker')}" if executor == "local" else ""
+    n_seeds = len({r.seed for r in grid.runs})
+    _say(f"suite {suite.model.name}: {_count(len(grid.runs), 'run')} ({_count(len(grid.algorithms), 'algorithm')} x "
+         f"{_count(len(suite.model.envs), 'env')} x {_count(n_seeds, 'seed')}), {report.already_done} already in "
+         f"{results_path}, {len(todo)} to do on the {executor} executor{how}")
     _measure_random_scores(suite, results_path)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)

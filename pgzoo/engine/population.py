@@ -47,7 +47,6 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
-from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
 from pgzoo.engine.batched_envs import make_batched_env
@@ -59,6 +58,7 @@ from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
+from pgzoo.progress import progress_bar
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
 from pgzoo.sampling import CHUNK_STEPS, action_seed, draws_per_env, new_chunk, sample_with
@@ -318,7 +318,7 @@ class Population:
         with torch.random.fork_rng(devices=[]):
             for algo, seeds in zip(self.algos, self.run_seeds, strict=True):
                 seed_everything(seeds.torch)
-                agent = algo.build_agent(spec).to(self.dtype)
+                agent = algo.build_agent(spec, self.dtype)
                 self.rng_states.append(torch.get_rng_state())
                 agents.append(agent)
                 optimizers.append(algo.make_optimizer(agent))
@@ -344,7 +344,7 @@ class Population:
         # the loss's state between calls (e.g. eligibility traces), one copy per run
         state = {f"loss.{k}": v.detach().unsqueeze(0).repeat(R, *[1] * v.dim())
                  for k, v in agent_loss.loss.named_buffers()}
-        dtype, obs_space = self.dtype, spec.observation_space
+        dtype, obs_space, scale = self.dtype, spec.observation_space, cfg.scale_images
 
         def loss_fn(p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
                     fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -369,7 +369,7 @@ class Population:
         batched_act = vmap(act_fn)
         envs = make_batched_env(self.env_id, R * N, cfg.max_episode_steps)
         raw = envs.reset([s for rs in self.run_seeds for s in rs.train_envs])
-        obs = encode_obs(obs_space, raw, dtype).reshape(R, N, -1)
+        obs = encode_obs(obs_space, raw, dtype, scale).reshape(R, N, -1)
         draws = draws_per_env(spec.action_space)
         gens = [torch.Generator().manual_seed(action_seed(rs.torch)) for rs in self.run_seeds]
         chunks = torch.stack([new_chunk(g, N, draws) for g in gens])
@@ -387,8 +387,8 @@ class Population:
                                                          for k in self.snapshot_episodes}
         snapped = {k: np.zeros(R, dtype=bool) for k in self.snapshot_episodes}
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
-        bar = tqdm(total=R * budget_eps if budget_eps else R * budget_steps, disable=not self.progress,
-                   unit="ep" if budget_eps else "step", desc=f"{algo.name} ×{R}", mininterval=0.5)
+        bar = progress_bar(R * budget_eps if budget_eps else R * budget_steps, "ep" if budget_eps else "step",
+                           f"{algo.name} ×{R}", self.progress)
         every = self.eval_every or 1
         next_eval = np.zeros(R, dtype=np.int64) if self.on_eval is not None else None
         last_eval = np.full(R, -1, dtype=np.int64)
@@ -429,7 +429,7 @@ class Population:
         def record(runs: np.ndarray, env_idx: np.ndarray, step: Any, actions: torch.Tensor) -> None:
             """Bookkeeping for the envs ``env_idx`` of collecting ``runs`` after one step."""
             k = len(runs)
-            next_obs = encode_obs(obs_space, step.final_obs, dtype)
+            next_obs = encode_obs(obs_space, step.final_obs, dtype, scale)
             rew = torch.as_tensor(step.reward * cfg.reward_scale, dtype=dtype)
             term, trunc = torch.as_tensor(step.terminated), torch.as_tensor(step.truncated)
             o = obs[torch.from_numpy(runs)].reshape(k * N, -1)
@@ -447,7 +447,7 @@ class Population:
                 stopped[r] |= self.stop_on_truncation and cut[r][-1]
                 ep_ret[e], ep_len[e] = 0.0, 0
                 ep_count[r] += 1
-            obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype).reshape(k, N, -1)
+            obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(k, N, -1)
 
         try:
             while True:

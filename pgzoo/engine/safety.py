@@ -46,6 +46,10 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is not type(b):
+        return False
+    if hasattr(a, "__dict__") and not isinstance(a, type):  # plain objects: by their attributes
+        return _same(vars(a), vars(b))
     try:
         return bool(a == b)
     except Exception:
@@ -83,6 +87,7 @@ def state_leak(algo: Any) -> str | None:
     if getattr(cfg, "features", None) == "env":  # the environment's own x(s,a): the probe has none
         fresh["features"] = "obs"
     algo = type(algo)(cfg.model_copy(update=fresh)) if fresh else copy.deepcopy(algo)
+    algo.check_rollouts = False  # the probe's rollouts are independent pieces, not one stream
     discrete = "discrete" in algo.action_spaces
     action_space = gym.spaces.Discrete(2) if discrete else gym.spaces.Box(-1.0, 1.0, (1,))
     spec = EnvSpec("probe", gym.spaces.Box(-1.0, 1.0, (3,)), action_space)
