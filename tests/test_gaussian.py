@@ -50,7 +50,7 @@ def test_env_gets_clipped_actions_loss_gets_sampled_ones() -> None:
 
         def update(self, agent, optimizer, rollout, generator=None):
             Recording.seen.append(rollout.actions)
-            return super().update(agent, optimizer, rollout)
+            return super().update(agent, optimizer, rollout, generator)
 
     algo = Recording(base.make_config("Pendulum-v1", {"total_steps": 300, "init_log_std": 1.5, "eval_episodes": 1}))
     Trainer(algo, "Pendulum-v1", seed=0, progress=False).run()

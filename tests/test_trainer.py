@@ -21,7 +21,7 @@ def recording(name: str):
 
         def update(self, agent, optimizer, rollout, generator=None):
             self.seen.append(rollout)
-            return super().update(agent, optimizer, rollout)
+            return super().update(agent, optimizer, rollout, generator)
 
     Recording.seen = []
     return Recording
@@ -67,7 +67,7 @@ def test_nan_stops_with_a_message_and_keeps_the_last_good_parameters(tmp_path) -
             Poisoned.calls += 1
             if Poisoned.calls == 5:
                 rollout = rollout.replace(rewards=rollout.rewards * float("nan"))
-            return super().update(agent, optimizer, rollout)
+            return super().update(agent, optimizer, rollout, generator)
 
     algo = Poisoned(base.make_config("CartPole-v1", {"total_steps": 1000, "num_envs": 1}))
     with pytest.raises(TrainingError) as info:

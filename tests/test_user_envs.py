@@ -258,9 +258,9 @@ def test_images_are_scaled_to_unit_interval_unless_turned_off() -> None:
     seen = []
 
     class Seeing(base):
-        def update(self, agent, optimizer, rollout):
+        def update(self, agent, optimizer, rollout, generator=None):
             seen.append(rollout.obs.max().item())
-            return super().update(agent, optimizer, rollout)
+            return super().update(agent, optimizer, rollout, generator)
 
     Trainer(Seeing(base.make_config(env_id, quick())), env_id, progress=False).run()
     assert max(seen) == 1.0
