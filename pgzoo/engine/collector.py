@@ -34,6 +34,7 @@ class Collector:
         # steps: [R, n, N, ...] per run; episodes: [R·N, capacity, ...] per environment
         self._fill = np.zeros(runs if schedule.kind == "steps" else runs * num_envs, dtype=np.int64)
         self._pool: list[list[Rollout]] = [[] for _ in range(runs)]
+        self._steps: list[tuple[torch.Tensor, ...]] = []
 
     def add(self, runs: np.ndarray, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
             terminated: torch.Tensor, truncated: torch.Tensor, next_obs: torch.Tensor) -> list[tuple[int, Rollout]]:
@@ -43,20 +44,31 @@ class Collector:
         this step completed as ``(run, rollout)``, in run order, then environment order.
         """
         N = self.num_envs
-        env_idx = torch.from_numpy((runs[:, None] * N + np.arange(N)).ravel())
-        t = self.t[env_idx]
         done = terminated | truncated
-        self.t[env_idx] = torch.where(done, 0, t + 1)
+        if self.runs == 1:  # a single run: no indexing (the trainer's hot path)
+            t = self.t
+            self.t = torch.where(done, 0, t + 1)
+            env_idx = None
+        else:
+            env_idx = torch.from_numpy((runs[:, None] * N + np.arange(N)).ravel())
+            t = self.t[env_idx]
+            self.t[env_idx] = torch.where(done, 0, t + 1)
         values = (obs, actions, rewards, terminated, truncated, next_obs, t)
         if self.schedule.kind == "steps":
             return self._add_segment(runs, values)
-        return self._add_episodes(runs, env_idx.numpy(), values, done.numpy())
+        return self._add_episodes(runs, np.arange(N) if env_idx is None else env_idx.numpy(), values, done.numpy())
 
     # --- n-step segments of all N environments -------------------------------------------
     def _add_segment(self, runs: np.ndarray, values: tuple[torch.Tensor, ...]) -> list[tuple[int, Rollout]]:
         n, N, k = self.schedule.length, self.num_envs, len(runs)
         if n == 1:  # the book's per-step cadence: no storage at all
             return [(int(r), Rollout(*(v[j * N:(j + 1) * N][None] for v in values))) for j, r in enumerate(runs)]
+        if self.runs == 1:  # a single run: a list of steps, stacked when the segment is full
+            self._steps.append(values)
+            if len(self._steps) < n:
+                return []
+            steps, self._steps = self._steps, []
+            return [(0, Rollout(*(torch.stack(col) for col in zip(*steps, strict=True))))]
         if not self._store:
             self._store = {f: v.new_zeros((self.runs, n, N, *v.shape[1:])) for f, v in zip(STEP_FIELDS, values,
                                                                                             strict=True)}
