@@ -89,16 +89,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from pgzoo.registry import check_env_id
-    from pgzoo.trainer import Trainer
+    from pgzoo.tblog import TensorBoardLogger, TrainLogger
+    from pgzoo.trainer import EvalSchedule, Trainer
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
+    if args.eval_every is not None and args.eval_every < 1:
+        raise UsageError(f"--eval-every must be at least 1 env step (got {args.eval_every})")
     torch.set_num_threads(args.threads)
     cls = _registry().algorithm(args.algorithm)
     check_env_id(args.env)
     config = cls.make_config(args.env, _config_values(args))
     out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
-    result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet).run()
+    schedule = EvalSchedule(args.eval_every, config.eval_episodes) if args.eval_every else None
+    logger = (TensorBoardLogger(args.tensorboard, out.name, config={"algorithm": args.algorithm, "env_id": args.env,
+                                "seed": args.seed, "config": config.model_dump(mode="json")})
+              if args.tensorboard else TrainLogger())
+    with logger:
+        result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet, schedule=schedule,
+                         logger=logger).run()
     s = result.summary
     print(f"{args.algorithm} on {args.env} (seed {args.seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
           f"in {s['wall_s']:.1f} s; evaluation return {s['eval_return_mean']:.2f} ± {s['eval_return_std']:.2f} "
@@ -213,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for small models)")
+    s.add_argument("--tensorboard", metavar="DIR",
+                   help="write TensorBoard event files to DIR/<run directory name> (tensorboard --logdir DIR)")
+    s.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help="evaluate every STEPS env steps (eval_episodes episodes, both policies; logged to TensorBoard)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")

@@ -66,6 +66,9 @@ class SuiteModel(BaseModel):
     bootstrap_reps: int = Field(2000, ge=100, description="stratified-bootstrap replications")
     tuning: str = Field("", description="what was tuned, and how (printed in the leaderboard)")
     population: bool = Field(True, description="train the seeds of a cell as one population where the algorithm can")
+    tensorboard: str | None = Field(
+        None, description="folder (relative to the suite's) for TensorBoard event files, one sub-folder per run; "
+                          "the seeds then train one by one, not as a population")
     envs: dict[str, EnvEntry] = Field(min_length=1)
     algorithms: dict[str, AlgorithmEntry] = Field(min_length=1)
 
@@ -99,6 +102,8 @@ class RunSpec:
     settings: dict[str, Any] | None = None
     """The values of ``config`` that differ from the algorithm's defaults (default: all of it):
     what the resume key hashes, so that a new config field with a default keeps old runs valid."""
+    tensorboard: str | None = None
+    """Folder for the run's TensorBoard event files (not part of what identifies the run)."""
 
     @property
     def registered_name(self) -> str:
@@ -139,6 +144,11 @@ class Suite:
     path: Path
     """The ``suite.toml`` file."""
     model: SuiteModel
+
+    @property
+    def tensorboard_dir(self) -> Path | None:
+        """Where the suite's runs write TensorBoard event files (None: nowhere)."""
+        return self.path.parent / self.model.tensorboard if self.model.tensorboard else None
 
     @property
     def seeds(self) -> list[int]:
