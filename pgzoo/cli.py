@@ -142,6 +142,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    import torch
+
+    from pgzoo.registry import check_env_id
+    from pgzoo.tune import TuneSettings, parse_params, search_space, tune
+
+    for flag, value in (("--trials", args.trials), ("--eval-episodes", args.eval_episodes)):
+        if value < (0 if flag == "--trials" else 1):
+            raise UsageError(f"{flag} must be at least {0 if flag == '--trials' else 1} (got {value})")
+    torch.set_num_threads(1)
+    cls = _registry().algorithm(args.algorithm)
+    check_env_id(args.env)
+    overrides = _config_values(args)
+    config = cls.make_config(args.env, overrides)  # the fixed settings must validate on their own
+    if config.total_episodes:
+        raise UsageError("pgzoo tune needs a budget in env steps (--steps), not episodes")
+    every = args.eval_every or max(1, config.total_steps // 5)
+    if every < 1:
+        raise UsageError(f"--eval-every must be at least 1 env step (got {every})")
+    space = search_space(cls.Config, parse_params(args.params), set(overrides) - {"total_steps"})
+    settings = TuneSettings(args.algorithm, args.env, overrides, space, every, args.eval_episodes,
+                            args.objective, args.score)
+    study_name = args.study or f"{args.algorithm}-{args.env}"
+    out = Path(args.out) if args.out else Path(f"tune-{study_name}")
+    study = tune(settings, args.trials, args.storage, study_name, out, args.sampler_seed, progress=not args.quiet)
+    complete = [t for t in study.trials if t.value is not None]
+    if complete:
+        best = study.best_trial
+        print(f"best of {len(complete)} completed trials: trial {best.number}, value {best.value:.2f}: "
+              + ", ".join(f"{k}={v}" for k, v in best.params.items()) + f" -> {out / 'best.toml'}")
+    else:
+        print(f"no completed trial yet; report in {out / 'report.md'}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from pgzoo.verify import TOLERANCE, verify
 
@@ -234,6 +269,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("tune", help="search hyperparameters with Optuna (study in a database; resumable)")
+    s.add_argument("algorithm")
+    s.add_argument("--env", required=True, help="gymnasium environment id")
+    s.add_argument("--trials", type=int, default=20,
+                   help="finished trials the study should have (a resumed or shared study counts what it has)")
+    s.add_argument("--storage", default="sqlite:///tune.db", metavar="URL",
+                   help="Optuna RDB storage URL (default sqlite:///tune.db in the current folder)")
+    s.add_argument("--study", metavar="NAME", help="study name (default ALGO-ENV)")
+    s.add_argument("--params", metavar="KEY,...",
+                   help="settings to search (default: every config field with a search range, "
+                        "less those --set/--config fix)")
+    s.add_argument("--steps", type=int, help="budget of each trial in env steps (default: the config's total_steps)")
+    s.add_argument("--episodes", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a config value (repeatable)")
+    s.add_argument("--config", metavar="FILE.toml", help="fixed config values from a TOML file")
+    s.add_argument("--eval-every", type=int, metavar="STEPS", help="evaluate (and maybe prune) every STEPS env steps "
+                   "(default: a fifth of the budget)")
+    s.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (default 10)")
+    s.add_argument("--objective", choices=("final", "auc"), default="final",
+                   help="final evaluation return, or mean evaluation return over training (default final)")
+    s.add_argument("--score", choices=("deterministic", "stochastic"), default="deterministic",
+                   help="which policy's evaluation return (default deterministic, as the leaderboards)")
+    s.add_argument("--out", metavar="DIR", help="where best.toml, report.md, importances.png go (default tune-STUDY)")
+    s.add_argument("--sampler-seed", type=int, metavar="N", help="seed of the TPE sampler (default: random)")
+    s.add_argument("--quiet", action="store_true", help="no line per finished trial")
+    s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("verify", help="check that one SGD step on each loss equals the book's update")
     s.add_argument("algorithms", nargs="*")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +45,8 @@ class AlgorithmEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     plugin: str | None = Field(None, description="registered algorithm or baseline name (default: the key)")
+    config: str | None = Field(None, description="a TOML file of settings (e.g. pgzoo tune's best.toml), relative "
+                                                 "to the suite's folder; hyperparams and envs override it")
     hyperparams: dict[str, Any] = Field(default_factory=dict, description="for every environment")
     envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-environment hyperparameters")
     optional: bool = Field(False, description="skip with a note (instead of an error) when not installed")
@@ -144,6 +146,8 @@ class Suite:
     path: Path
     """The ``suite.toml`` file."""
     model: SuiteModel
+    config_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The settings read from each algorithm entry's ``config`` file."""
 
     @property
     def tensorboard_dir(self) -> Path | None:
@@ -168,7 +172,7 @@ class Suite:
 
     def hyperparams(self, algorithm: str, env_id: str) -> dict[str, Any]:
         entry = self.model.algorithms[algorithm]
-        return {**entry.hyperparams, **entry.envs.get(env_id, {})}
+        return {**self.config_files.get(algorithm, {}), **entry.hyperparams, **entry.envs.get(env_id, {})}
 
     def error(self, key: str, problem: str) -> UsageError:
         """A one-line error naming this suite's file and ``key``."""
@@ -190,6 +194,14 @@ def load_suite(suite_dir: str | Path) -> Suite:
     except ValidationError as e:
         raise UsageError(format_validation_error(e, str(path))) from None
     suite = Suite(path, model)
+    for name, entry in model.algorithms.items():
+        if entry.config:
+            from pgzoo.config import load_toml
+
+            try:
+                suite.config_files[name] = load_toml(path.parent / entry.config)
+            except UsageError as e:
+                raise suite.error(f"algorithms.{name}.config", str(e)) from None
     for env_id in model.envs:
         if env_id not in gym.registry:
             _load_plugin_envs()
