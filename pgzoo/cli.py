@@ -131,6 +131,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     agent.load_state_dict(state["agent"])
     seeds = derive_seeds(meta["seed"], algo.config.num_envs, args.episodes).eval_envs
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps)
+    if args.video:  # the same episodes again (same seeds, same random stream), rendered
+        from pgzoo.video import record_video
+
+        record_video(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps,
+                     args.video)
+        print(f"pgzoo eval: wrote {len(seeds)} episodes to {args.video}", file=sys.stderr)
     mean, std = summarize(returns)
     mode = "greedy" if args.deterministic else "stochastic"
     if args.json:
@@ -139,6 +145,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     else:
         print(f"{meta['algorithm']} on {meta['env_id']}: {mode} evaluation return {mean:.2f} ± {std:.2f} "
               f"over {len(returns)} episodes")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pgzoo.plotting import plot_runs
+
+    out = plot_runs(args.run_dirs, args.output, args.window)
+    print(f"wrote {out}")
     return 0
 
 
@@ -268,7 +282,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--episodes", type=int, default=10)
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--video", metavar="OUT.mp4", help="also record the evaluation episodes to one MP4 file")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("plot", help="draw the training curves of pgzoo train runs (from their metrics.csv)")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.add_argument("-o", "--output", default="curves.png", metavar="FILE.png", help="default curves.png")
+    s.add_argument("--window", type=int, default=20, help="moving average over this many episodes (default 20)")
+    s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("tune", help="search hyperparameters with Optuna (study in a database; resumable)")
     s.add_argument("algorithm")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -19,23 +20,27 @@ def evaluate(
     deterministic: bool = False,
     max_episode_steps: int | None = None,
     continuing_steps: int | None = None,
+    env_factory: Callable[[], gym.Env] | None = None,
 ) -> list[float]:
     """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``).
+
+    ``env_factory`` (e.g. an environment wrapped in a video recorder) replaces
+    ``make_env(env_id, max_episode_steps)``; the environment is closed at the end either way.
 
     For a continuing task, pass ``continuing_steps``: each seed then scores the average reward
     per step over that many steps. Runs on a forked torch random stream, so evaluating does
     not change what training samples.
     """
     with torch.random.fork_rng(devices=[]):
-        return _evaluate(policy, env_id, seeds, deterministic, max_episode_steps, continuing_steps)
+        return _evaluate(policy, env_id, seeds, deterministic, max_episode_steps, continuing_steps, env_factory)
 
 
 @torch.no_grad()
 def _evaluate(
     policy: Policy, env_id: str, seeds: Sequence[int], deterministic: bool, max_episode_steps: int | None,
-    continuing_steps: int | None,
+    continuing_steps: int | None, env_factory: Callable[[], gym.Env] | None = None,
 ) -> list[float]:
-    env = make_env(env_id, max_episode_steps)
+    env = env_factory() if env_factory else make_env(env_id, max_episode_steps)
     dtype = next(policy.parameters()).dtype
     returns = []
     try:

@@ -29,11 +29,23 @@ def pyplot() -> Any:
 
 
 def palette() -> list[str]:
-    """Distinct colour-blind-safe colours (matplotlib's ``seaborn-v0_8-colorblind`` cycle, the
-    palette rliable's figures use)."""
-    import matplotlib.style
+    """Distinct colour-blind-safe colours: seaborn's ``colorblind`` palette (the one rliable's
+    figures use; yellow comes late), or matplotlib's six-colour version of it without seaborn."""
+    try:
+        import seaborn
 
-    return list(matplotlib.style.library["seaborn-v0_8-colorblind"]["axes.prop_cycle"].by_key()["color"])
+        return list(seaborn.color_palette("colorblind").as_hex())
+    except ImportError:
+        import matplotlib.style
+
+        return list(matplotlib.style.library["seaborn-v0_8-colorblind"]["axes.prop_cycle"].by_key()["color"])
+
+
+def steps_axis(ax: Any) -> None:
+    """Env steps on the x axis in engineering notation (20k, 1M)."""
+    from matplotlib.ticker import EngFormatter
+
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))
 
 
 def style(i: int) -> dict[str, str]:
@@ -55,7 +67,7 @@ def legend_below(fig: Any, axes: Sequence[Any], ncol: int | None = None) -> None
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-            if lab not in labels:
+            if lab not in labels and not lab.startswith("_"):
                 handles.append(h)
                 labels.append(lab)
     if not labels:
@@ -92,3 +104,41 @@ def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     idx = np.arange(1, len(values) + 1)
     lo = np.maximum(idx - window, 0)
     return (csum[idx] - csum[lo]) / (idx - lo)
+
+
+def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20) -> Path:
+    """``pgzoo plot``: the training curves of ``pgzoo train`` runs, from their ``metrics.csv``.
+
+    One panel per environment; per run, each episode's return (faint) and its moving average
+    over ``window`` episodes, against env steps, labelled with the run directory's name.
+    Raises :class:`UsageError` for a folder that is no run or a run with no finished episode.
+    """
+    from pgzoo.errors import UsageError
+    from pgzoo.rundir import read_metrics
+
+    if window < 1:
+        raise UsageError(f"--window must be at least 1 episode (got {window})")
+    runs = []
+    for d in run_dirs:
+        config, columns = read_metrics(d)
+        if not columns["env_steps"]:
+            raise UsageError(f"{d}: no finished episode in metrics.csv yet")
+        runs.append((Path(d).resolve().name, config, columns))
+    envs = list(dict.fromkeys(config["env_id"] for _, config, _ in runs))
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.2 * len(envs), 4.4), squeeze=False)
+    for i, (name, config, columns) in enumerate(runs):
+        ax = axes[0][envs.index(config["env_id"])]
+        line = style(i)
+        x, y = np.asarray(columns["env_steps"]), np.asarray(columns["return"])
+        ax.plot(x, y, color=line["color"], alpha=0.25, linewidth=0.8)
+        ax.plot(x, moving_average(y, window), label=f"{name} ({config['algorithm']}, seed {config['seed']})",
+                linewidth=1.8, **line)
+    for ax, env_id in zip(axes[0], envs, strict=True):
+        ax.set_title(env_id)
+        ax.set_xlabel("env steps")
+        steps_axis(ax)
+        ax.set_ylabel(f"episode return\n(faint: each episode; line: mean of the last {window})")
+        ax.grid(alpha=0.3)
+    legend_below(fig, list(axes[0]), ncol=min(len(runs), 2))
+    return save(fig, out)

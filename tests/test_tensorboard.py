@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -37,7 +37,7 @@ def test_update_terms_are_averaged_over_windows_of_env_steps(tmp_path) -> None:
     assert [s for s, _ in got["time/wall_s"]] == [12, 20, 24]
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(1, 50), st.integers(-1000, 1000)), min_size=1, max_size=60),
        st.integers(1, 200))
 def test_windows_lose_no_update(tmp_path_factory, updates, every) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import Field
 
@@ -131,6 +131,7 @@ def test_evaluation_points_feed_the_pruner() -> None:
     assert trial.storage.get_trial(trial._trial_id).user_attrs["pruned_at"] == 10
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True),
                        st.one_of(st.booleans(), st.integers(-10**6, 10**6),
                                  st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),

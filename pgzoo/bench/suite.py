@@ -68,6 +68,9 @@ class SuiteModel(BaseModel):
     bootstrap_reps: int = Field(2000, ge=100, description="stratified-bootstrap replications")
     tuning: str = Field("", description="what was tuned, and how (printed in the leaderboard)")
     population: bool = Field(True, description="train the seeds of a cell as one population where the algorithm can")
+    curves: Literal["auto", "overlay", "panels"] = Field(
+        "auto", description="curves.png: all algorithms on one plot per environment, or one small panel per "
+                            "algorithm (auto: panels when more than four)")
     tensorboard: str | None = Field(
         None, description="folder (relative to the suite's) for TensorBoard event files, one sub-folder per run; "
                           "the seeds then train one by one, not as a population")
