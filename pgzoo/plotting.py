@@ -30,11 +30,14 @@ def pyplot() -> Any:
 
 def palette() -> list[str]:
     """Distinct colour-blind-safe colours: seaborn's ``colorblind`` palette (the one rliable's
-    figures use; yellow comes late), or matplotlib's six-colour version of it without seaborn."""
+    figures use), ordered so that the first six are far apart (blue, orange, green, pink, sky
+    blue, vermilion; grey, tan, yellow and light pink after them), or matplotlib's six-colour
+    version of it without seaborn."""
     try:
         import seaborn
 
-        return list(seaborn.color_palette("colorblind").as_hex())
+        colours = seaborn.color_palette("colorblind").as_hex()
+        return [colours[i] for i in (0, 1, 2, 4, 9, 3, 7, 5, 8, 6)]
     except ImportError:
         import matplotlib.style
 
