@@ -187,8 +187,10 @@ def open_study(storage: str, study_name: str, seed: int | None = None, n_startup
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeats and multivariate TPE are "experimental"
+            # SQLite: wait up to a minute for another process's write (its default is 5 s)
+            engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None
             rdb = optuna.storages.RDBStorage(
-                storage, heartbeat_interval=beat, grace_period=2 * beat,
+                storage, engine_kwargs=engine, heartbeat_interval=beat, grace_period=2 * beat,
                 heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
             sampler = optuna.samplers.TPESampler(n_startup_trials=n_startup, seed=seed, multivariate=True)
             pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=warmup_steps)
@@ -319,8 +321,8 @@ def toml_value(v: Any) -> str:
         if not math.isfinite(v):
             return "inf" if v > 0 else ("-inf" if v < 0 else "nan")
         return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
+    if isinstance(v, str):  # JSON's escapes are TOML's, but TOML also wants DEL escaped
+        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
     if isinstance(v, list | tuple):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
     raise ValueError(f"cannot write {v!r} as TOML")

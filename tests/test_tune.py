@@ -41,7 +41,8 @@ QUICK = ["reinforce", "--env", "ShortCorridor-v0", "--steps", "300", "--eval-eve
 
 
 def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    rdb = optuna.storages.RDBStorage(storage, skip_table_creation=True, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.load_study(study_name=study, storage=rdb).get_trials(deepcopy=False)
 
 
 def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
@@ -78,7 +79,7 @@ def test_bad_params_are_usage_errors(params, fixed, needle) -> None:
         search_space(CriticConfig, params, fixed)
 
 
-@given(st.floats(-10, 10), st.floats(-10, 10), st.booleans())
+@given(st.floats(-10, 10, allow_subnormal=False), st.floats(-10, 10, allow_subnormal=False), st.booleans())
 def test_tunable_rejects_empty_and_nonpositive_log_ranges(low, high, log) -> None:
     if low < high and (not log or low > 0):
         assert tunable(low, high, log=log) == {"tune": {"low": low, "high": high, "log": log}}
@@ -134,7 +135,8 @@ def test_evaluation_points_feed_the_pruner() -> None:
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True),
                        st.one_of(st.booleans(), st.integers(-10**6, 10**6),
-                                 st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8),
+                                 st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False),
+                                 st.text(max_size=8),
                                  st.lists(st.integers(1, 512), max_size=3)), max_size=6))
 def test_toml_values_read_back(values) -> None:
     text = "\n".join(f"{k} = {toml_value(v)}" for k, v in values.items())
@@ -202,16 +204,15 @@ def test_a_killed_tune_resumes_and_two_processes_share_a_study(tmp_path) -> None
     storage = f"sqlite:///{tmp_path / 'k.db'}"  # absolute: the test and the processes share it
     slow = ["--set", "max_episode_steps=200", "--steps", "1500", "--eval-every", "500"]  # trials of a few seconds
     proc = _spawn(tmp_path, *QUICK, *slow, "--trials", "50", "--storage", storage, "--study", "k")
+    started = proc.stderr.readline()  # printed once the study exists
+    assert "running until 50" in started, started + proc.stderr.read()
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:  # kill it mid-trial, after at least one trial finished
         time.sleep(0.5)
-        if (tmp_path / "k.db").exists():
-            try:
-                trials = _trials(storage, "k")
-            except Exception:  # the study is still being created
-                continue
-            if _finished(trials) and trials[-1].state == optuna.trial.TrialState.RUNNING:
-                break
+        assert proc.poll() is None, proc.stderr.read()
+        trials = _trials(storage, "k")
+        if _finished(trials) and trials[-1].state == optuna.trial.TrialState.RUNNING:
+            break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     before = _trials(storage, "k")
