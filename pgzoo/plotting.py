@@ -76,7 +76,7 @@ def legend_below(fig: Any, axes: Sequence[Any], ncol: int | None = None) -> None
     if not labels:
         fig.tight_layout()
         return
-    ncol = ncol or min(len(labels), 4)
+    ncol = ncol or min(len(labels), 4, max(1, int(fig.get_size_inches()[0] / 2.8)))  # entries fit the width
     rows = -(-len(labels) // ncol)
     height = fig.get_size_inches()[1]
     bottom = min(0.45, (0.32 * rows + 0.25) / height)
