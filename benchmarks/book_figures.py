@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pgzoo.book_figures import load_suite
-from pgzoo.population import Population
+from pgzoo.book.figure_suite import load_suite
+from pgzoo.engine.population import Population
+from pgzoo.engine.trainer import Trainer
 from pgzoo.registry import get_algorithm
-from pgzoo.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 

@@ -18,9 +18,9 @@ import time
 
 import torch
 
-from pgzoo.population import Population
+from pgzoo.engine.population import Population
+from pgzoo.engine.trainer import Trainer
 from pgzoo.registry import get_algorithm
-from pgzoo.trainer import Trainer
 
 
 def main() -> None:

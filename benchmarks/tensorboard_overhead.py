@@ -19,9 +19,9 @@ import time
 
 import torch
 
+from pgzoo.engine.trainer import Trainer
 from pgzoo.registry import get_algorithm
 from pgzoo.tblog import TensorBoardLogger, TrainLogger
-from pgzoo.trainer import Trainer
 
 
 def main() -> None:

@@ -1,45 +1,50 @@
-"""Training throughput: pgzoo's one-step actor-critic vs Stable-Baselines3 A2C on CartPole-v1.
+"""Training throughput on CartPole-v1 with 8 environments: pgzoo against Stable-Baselines3 A2C.
 
-Both train for the same number of env steps with 8 environments in this one process, on one
-torch thread, without any evaluation inside the timed part::
+Two comparisons, both against SB3 A2C with rl-baselines3-zoo's CartPole-v1 settings (8 envs,
+``ent_coef`` 0, otherwise SB3's defaults: n_steps = 5, 64×64 tanh networks for π and v̂):
 
-    python benchmarks/throughput.py --steps 50000 --repeats 3
+- ``actor-critic``: pgzoo's one-step actor–critic at the book's cadence (one update per
+  vector step, 5× as many updates as A2C), its CartPole-v1 defaults (64×64 tanh MLPs);
+- ``a2c``: pgzoo's ``a2c`` at SB3 A2C's own schedule (``rollout_steps=5``, 8 envs).
 
-On a shared machine, ``--repeats`` alternates the two and keeps each one's fastest run, and
-the CPU time of the process (less sensitive to other processes) is printed next to the wall time.
+Protocol (the machine is shared and noisy): every measurement runs in a process of its own, on
+one torch thread; the two sides alternate over ``--rounds`` rounds (the order flips every
+round); each side times only its training loop (pgzoo: the trainer's ``cpu_s``, which leaves
+out set-up and evaluation; SB3: ``learn`` alone) by CPU time of the process; the result is the
+median over rounds of the paired ratios pgzoo / SB3 of env steps per CPU second, printed next
+to the load average::
 
-pgzoo's ``actor-critic`` uses its CartPole-v1 ``env_defaults`` (one update per vector step, the
-book's cadence); SB3 A2C uses rl-baselines3-zoo's CartPole-v1 settings (8 envs, ``ent_coef``
-0, otherwise SB3's defaults: one update per 5 vector steps).
+    python benchmarks/throughput.py --steps 50000 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
-import torch
+PEERS = {"actor-critic": {}, "a2c": {"rollout_steps": 5, "num_envs": 8}}
 
 
-def pgzoo_steps_per_s(steps: int, seed: int) -> dict[str, Any]:
-    """Train pgzoo's actor-critic; its trainer times the loop without setup and evaluation."""
+def measure_pgzoo(algorithm: str, steps: int, seed: int) -> dict[str, Any]:
+    """Train pgzoo's ``algorithm`` with its CartPole-v1 defaults; the trainer's loop-only CPU time."""
+    from pgzoo.engine.trainer import Trainer
     from pgzoo.registry import get_algorithm
-    from pgzoo.trainer import Trainer
 
-    cls = get_algorithm("actor-critic")
-    algo = cls(cls.make_config("CartPole-v1", {"total_steps": steps, "eval_episodes": 1}))
-    cpu = time.process_time()
+    cls = get_algorithm(algorithm)
+    algo = cls(cls.make_config("CartPole-v1", {**PEERS[algorithm], "total_steps": steps, "eval_episodes": 1}))
     summary = Trainer(algo, "CartPole-v1", seed, progress=False).run().summary
-    cpu = time.process_time() - cpu  # also counts setup and the two final evaluation episodes
-    return {"env_steps": summary["env_steps"], "wall_s": summary["wall_s"],
-            "env_steps_per_s": summary["env_steps"] / summary["wall_s"], "cpu_s": cpu,
-            "cpu_steps_per_s": summary["env_steps"] / cpu, "updates": summary["updates"]}
+    return {"env_steps": summary["env_steps"], "cpu_s": summary["cpu_s"], "wall_s": summary["wall_s"],
+            "updates": summary["updates"]}
 
 
-def sb3_steps_per_s(steps: int, seed: int) -> dict[str, Any]:
-    """Train SB3 A2C with the zoo's CartPole-v1 settings; time ``learn`` only."""
+def measure_sb3(steps: int, seed: int) -> dict[str, Any]:
+    """Train SB3 A2C with the zoo's CartPole-v1 settings; CPU time of ``learn`` only."""
     from stable_baselines3 import A2C
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -49,34 +54,56 @@ def sb3_steps_per_s(steps: int, seed: int) -> dict[str, Any]:
     model.learn(total_timesteps=steps)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     env.close()
-    return {"env_steps": model.num_timesteps, "wall_s": wall, "env_steps_per_s": model.num_timesteps / wall,
-            "cpu_s": cpu, "cpu_steps_per_s": model.num_timesteps / cpu, "updates": model._n_updates}
+    return {"env_steps": model.num_timesteps, "cpu_s": cpu, "wall_s": wall, "updates": model._n_updates}
+
+
+def run_side(side: str, steps: int, seed: int) -> dict[str, Any]:
+    """One measurement in a fresh process (``--worker SIDE``); its JSON result."""
+    out = subprocess.run([sys.executable, __file__, "--worker", side, "--steps", str(steps), "--seed", str(seed)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=50_000, help="env steps per library (default 50000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeats", type=int, default=1,
-                   help="alternate the two this many times and keep each one's fastest run (default 1)")
+    p.add_argument("--steps", type=int, default=50_000, help="env steps per measurement (default 50000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of every measurement (default 0)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
+    p.add_argument("--algorithms", default="actor-critic,a2c", help="pgzoo sides, comma-separated")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
+    import torch
+
     torch.set_num_threads(1)
-    pg_runs, sb_runs = [], []
-    for _ in range(max(1, args.repeats)):
-        pg_runs.append(pgzoo_steps_per_s(args.steps, args.seed))
-        sb_runs.append(sb3_steps_per_s(args.steps, args.seed))
-    pg = max(pg_runs, key=lambda r: r["env_steps_per_s"])
-    sb = max(sb_runs, key=lambda r: r["env_steps_per_s"])
-    ratio = pg["env_steps_per_s"] / sb["env_steps_per_s"]
-    cpu_ratio = pg["cpu_steps_per_s"] / sb["cpu_steps_per_s"]
-    if args.json:
-        print(json.dumps({"pgzoo_actor_critic": pg, "sb3_a2c": sb, "ratio": ratio, "cpu_ratio": cpu_ratio}))
+    if args.worker:
+        res = measure_sb3(args.steps, args.seed) if args.worker == "sb3-a2c" else measure_pgzoo(
+            args.worker, args.steps, args.seed)
+        print(json.dumps(res))
         return 0
-    for name, r in (("pgzoo actor-critic", pg), ("SB3 A2C", sb)):
-        print(f"{name:<20} {r['env_steps']:>8} env steps in {r['wall_s']:7.2f} s = {r['env_steps_per_s']:8.0f} "
-              f"steps/s (CPU time {r['cpu_s']:7.2f} s = {r['cpu_steps_per_s']:8.0f} steps/s; {r['updates']} updates)")
-    print(f"ratio pgzoo / SB3: {ratio:.2f} (by CPU time {cpu_ratio:.2f})")
+    report: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    for algorithm in args.algorithms.split(","):
+        pairs = []
+        for r in range(args.rounds):
+            order = [algorithm, "sb3-a2c"] if r % 2 == 0 else ["sb3-a2c", algorithm]
+            res = {side: run_side(side, args.steps, args.seed) for side in order}
+            pg, sb = res[algorithm], res["sb3-a2c"]
+            ratio = (pg["env_steps"] / pg["cpu_s"]) / (sb["env_steps"] / sb["cpu_s"])
+            pairs.append({"pgzoo": pg, "sb3": sb, "ratio_cpu": ratio})
+            if not args.json:
+                print(f"{algorithm:>12} round {r + 1}: pgzoo {pg['env_steps'] / pg['cpu_s']:7.0f} env steps/CPU s "
+                      f"({pg['updates']} updates), SB3 A2C {sb['env_steps'] / sb['cpu_s']:7.0f} ({sb['updates']} "
+                      f"updates): ratio {ratio:.2f}", flush=True)
+        report[algorithm] = {"median_ratio_cpu": statistics.median(x["ratio_cpu"] for x in pairs), "rounds": pairs}
+    report["load_average_after"] = os.getloadavg()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    for algorithm in args.algorithms.split(","):
+        print(f"pgzoo {algorithm} / SB3 A2C, median of {args.rounds} paired ratios by CPU time: "
+              f"{report[algorithm]['median_ratio_cpu']:.2f}")
+    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
+        *report["load_average_before"], *report["load_average_after"]))
     return 0
 
 

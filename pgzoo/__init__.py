@@ -6,13 +6,13 @@ Core interfaces: :class:`Policy`, :class:`Rollout`, :class:`SurrogateLoss`, and 
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
 from pgzoo.config import AlgorithmConfig, CriticConfig, MonteCarloConfig, tunable
+from pgzoo.engine.trainer import Trainer, train
 from pgzoo.hookspecs import hookimpl
 from pgzoo.losses import LossTerms, SurrogateLoss, direction_loss, entropy_bonus, surrogate, total_loss
 from pgzoo.policies import LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
 from pgzoo.registry import get_algorithm, get_registry
 from pgzoo.rollout import Rollout
 from pgzoo.spaces import EnvSpec
-from pgzoo.trainer import Trainer, train
 from pgzoo.values import LinearValue, MLPValue, ScalarValue, ValueFunction
 
 __version__ = "0.1.0"

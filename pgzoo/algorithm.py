@@ -17,7 +17,7 @@ from pgzoo.features import ObsWithBias, PerActionObs
 from pgzoo.losses import LossTerms, SurrogateLoss
 from pgzoo.policies import GaussianPolicy, LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
 from pgzoo.returns import discounted_returns
-from pgzoo.rollout import Rollout
+from pgzoo.rollout import Rollout, TimeIndexCheck
 from pgzoo.spaces import EnvSpec
 from pgzoo.values import LinearValue, MLPValue, ScalarValue, ValueFunction
 
@@ -67,6 +67,9 @@ class Algorithm:
     actor–critics); ``{"episodes": 1}``: every finished episode (REINFORCE)."""
     action_spaces: ClassVar[tuple[str, ...]] = ("discrete",)
     uses_value: ClassVar[bool] = False
+    uses_time_index: ClassVar[bool] = True
+    """Whether the updates depend on ``Rollout.t`` (γᵗ, I, trace resets); if not (a continuing
+    task's algorithm), :meth:`update` does not check the ``t`` contract."""
     env_defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     """Per-environment default settings (tuned), applied before the user's own."""
     verify_variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
@@ -82,6 +85,10 @@ class Algorithm:
         self.config = config if config is not None else self.Config()
         self.loss = self.Loss(self.config)
         self.schedule = self.make_schedule()
+        self.check_rollouts = True
+        """Whether :meth:`update` checks the ``t`` contract of the rollouts it is given
+        (:class:`~pgzoo.rollout.TimeIndexCheck`); the trainer, which builds ``t`` itself, turns it off."""
+        self.time_index_check = TimeIndexCheck()
 
     def make_schedule(self) -> Schedule:
         """The schedule the config asks for (``rollout_steps`` / ``rollout_episodes``), else the
@@ -111,14 +118,27 @@ class Algorithm:
         return build_config(cls.Config, values, f"invalid config for '{cls.name}'")
 
     # --- models -------------------------------------------------------------------------
-    def build_agent(self, spec: EnvSpec) -> Agent:
-        """Build the policy (and value function) this config asks for, for ``spec``."""
+    def build_agent(self, spec: EnvSpec, dtype: torch.dtype = torch.float32) -> Agent:
+        """Build the policy (and value function) this config asks for, for ``spec``, in ``dtype``.
+
+        ``init_theta``, ``init_mu`` and ``init_w`` are set in ``dtype`` directly (in float64
+        exactly as given, not rounded through float32). Raises :class:`UsageError` if the
+        algorithm does not support the environment's actions, or if it updates once per
+        episode and the environment is a continuing task (it would never update).
+        """
         if spec.action_kind not in self.action_spaces:
             raise UsageError(
                 f"'{self.name}' supports {', '.join(self.action_spaces)} actions; "
                 f"{spec.env_id} has {spec.action_kind} actions"
             )
-        return Agent(self.build_policy(spec), self.critic(self.build_value(spec)) if self.uses_value else None)
+        if spec.continuing and self.schedule.episodic:
+            raise UsageError(
+                f"'{self.name}' updates at the end of each episode and {spec.env_id} is a continuing task "
+                f"that never ends one (use a per-step algorithm, e.g. actor-critic-continuing)"
+            )
+        policy = self.build_policy(spec, dtype)  # first: the order of random initialisations
+        value = self.critic(self.build_value(spec, dtype)) if self.uses_value else None
+        return Agent(policy, value).to(dtype)
 
     def critic(self, value: ValueFunction) -> ValueFunction:
         """The value module the loss sees, built around v̂ (the default is v̂ itself).
@@ -128,14 +148,22 @@ class Algorithm:
         """
         return value
 
-    def build_policy(self, spec: EnvSpec) -> Policy:
+    def build_policy(self, spec: EnvSpec, dtype: torch.dtype | None = None) -> Policy:
+        """π as the config says; ``init_theta`` / ``init_mu`` are set in ``dtype`` (default: torch's)."""
         cfg = self.config
         if spec.action_kind == "continuous":
             if cfg.init_theta is not None:
-                raise UsageError(f"invalid config for '{self.name}': init_theta is for soft-max policies")
-            return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
-                                  std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,
-                                  min_std=cfg.min_std)
+                raise UsageError(f"invalid config for '{self.name}': init_theta is for soft-max policies "
+                                 f"(a Gaussian policy's linear mean starts at init_mu)")
+            try:
+                return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
+                                      std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,
+                                      min_std=cfg.min_std, init_mu=cfg.init_mu, dtype=dtype)
+            except ValueError as e:
+                raise UsageError(f"invalid config for '{self.name}': init_mu: {e}") from None
+        if cfg.init_mu is not None:
+            raise UsageError(f"invalid config for '{self.name}': init_mu is for Gaussian policies "
+                             f"({spec.env_id} has discrete actions; a soft-max policy starts at init_theta)")
         if cfg.policy == "mlp":
             return MLPCategoricalPolicy(spec.obs_dim, spec.n_actions, cfg.hidden_sizes)
         if cfg.features == "env" and spec.state_action_features is None:
@@ -143,17 +171,20 @@ class Algorithm:
         use_env = cfg.features in ("env", "auto") and spec.state_action_features is not None
         feats = spec.state_action_features if use_env else PerActionObs(spec.obs_dim, spec.n_actions)
         try:
-            return LinearSoftmaxPolicy(feats, cfg.init_theta)
+            return LinearSoftmaxPolicy(feats, cfg.init_theta, dtype=dtype)
         except ValueError as e:
             raise UsageError(f"invalid config for '{self.name}': init_theta: {e}") from None
 
-    def build_value(self, spec: EnvSpec) -> ValueFunction:
+    def build_value(self, spec: EnvSpec, dtype: torch.dtype | None = None) -> ValueFunction:
+        """v̂ as ``value`` says; a linear v̂ uses the environment's own x(s)
+        (``spec.state_features``) if it has one and ``features`` is not ``"obs"``, else [obs, 1]."""
         cfg = self.config
         try:
             if cfg.value == "scalar":
-                return ScalarValue(cfg.init_w[0] if cfg.init_w else 0.0)
+                return ScalarValue(cfg.init_w[0] if cfg.init_w else 0.0, dtype=dtype)
             if cfg.value == "linear":
-                return LinearValue(ObsWithBias(spec.obs_dim), cfg.init_w)
+                own = spec.state_features if cfg.features != "obs" else None
+                return LinearValue(own if own is not None else ObsWithBias(spec.obs_dim), cfg.init_w, dtype=dtype)
         except ValueError as e:
             raise UsageError(f"invalid config for '{self.name}': init_w: {e}") from None
         return MLPValue(spec.obs_dim, cfg.hidden_sizes)
@@ -199,9 +230,14 @@ class Algorithm:
         step (clipped to ``max_grad_norm``). Returns the last step's terms as floats, plus
         ``optimizer_steps``, the number of steps taken.
 
-        Raises :class:`~pgzoo.errors.NonFiniteLossError` *before* stepping when a loss term or
-        a gradient is NaN or infinite, so the parameters stay the last good ones.
+        Raises :class:`~pgzoo.errors.NonFiniteLossError` *before* stepping when a loss term or a gradient
+        is NaN or infinite, so the parameters stay the last good ones, and
+        :class:`~pgzoo.rollout.RolloutError` (before any step) when ``rollout.t`` breaks its
+        contract with this rollout or the previous one given to this algorithm: t restarts at 0
+        after ``terminated | truncated`` and increases by 1 otherwise (``check_rollouts``).
         """
+        if self.check_rollouts and self.uses_time_index:
+            self.time_index_check(rollout)
         with torch.no_grad():
             rollout = self.prepare(agent, rollout)
         terms: LossTerms = {}

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pgzoo.trainer import EvalSchedule, TrainResult
+from pgzoo.engine.trainer import EvalSchedule, TrainResult
 
 
 class Baseline:
     """A baseline algorithm (e.g. Stable-Baselines3 A2C).
 
     ``run`` trains on ``env_id`` for ``total_steps`` env steps with ``seed`` and returns a
-    :class:`~pgzoo.trainer.TrainResult` (``agent`` may be ``None``) whose ``curve`` follows
+    :class:`~pgzoo.engine.trainer.TrainResult` (``agent`` may be ``None``) whose ``curve`` follows
     ``schedule`` and whose ``summary`` has the same keys as pgzoo's trainer writes
     (``env_steps``, ``wall_s``, ``env_steps_per_s``, ``eval_return_mean``, ...). Evaluation
     must use the environment seeds of :func:`pgzoo.seeding.derive_seeds` (``eval_envs``), so

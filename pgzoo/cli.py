@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -88,9 +89,9 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
+    from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import check_env_id
     from pgzoo.tblog import TensorBoardLogger, TrainLogger
-    from pgzoo.trainer import EvalSchedule, Trainer
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
@@ -99,7 +100,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     cls = _registry().algorithm(args.algorithm)
     check_env_id(args.env)
-    config = cls.make_config(args.env, _config_values(args))
+    values = _config_values(args)
+    config = cls.make_config(args.env, values)
     out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
     schedule = EvalSchedule(args.eval_every, config.eval_episodes) if args.eval_every else None
     logger = (TensorBoardLogger(args.tensorboard, out.name, config={"algorithm": args.algorithm, "env_id": args.env,
@@ -112,12 +114,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"{args.algorithm} on {args.env} (seed {args.seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
           f"in {s['wall_s']:.1f} s; evaluation return {s['eval_return_mean']:.2f} ± {s['eval_return_std']:.2f} "
           f"(greedy {s['eval_return_mean_deterministic']:.2f}) over {s['eval_episodes']} episodes -> {out}")
+    tuned = {k: v for k, v in cls.env_defaults.get(args.env, {}).items() if k not in values}
+    if tuned:
+        applied = ", ".join(f"{k}={json.dumps(v)}" for k, v in tuned.items())
+        print(f"pgzoo train: trained with the tuned defaults of '{args.algorithm}' for {args.env} (not the book's "
+              f"plain algorithm; --set overrides them): {applied}", file=sys.stderr)
+    _say_capped("train", s["eval_capped_episodes"], s["eval_max_steps"])
     return 0
 
 
+def _say_capped(command: str, capped: int, cap: int) -> None:
+    if capped:
+        print(f"pgzoo {command}: {capped} evaluation episode(s) did not end within {cap} steps and were cut there "
+              f"(eval_max_steps); their returns are partial", file=sys.stderr)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from pgzoo.envs import make_env
-    from pgzoo.evaluation import evaluate, summarize
+    import torch
+
+    from pgzoo.engine.envs import make_env
+    from pgzoo.engine.evaluation import evaluate, summarize
     from pgzoo.rundir import load_run
     from pgzoo.seeding import derive_seeds
     from pgzoo.spaces import EnvSpec
@@ -125,26 +141,34 @@ def cmd_eval(args: argparse.Namespace) -> int:
     meta, state = load_run(args.run_dir)
     cls = _registry().algorithm(meta["algorithm"])
     algo = cls(cls.make_config(overrides=meta["config"]))
-    env = make_env(meta["env_id"], algo.config.max_episode_steps)
-    agent = algo.build_agent(EnvSpec.from_env(env, meta["env_id"]))
+    cfg = algo.config
+    env = make_env(meta["env_id"], cfg.max_episode_steps)
+    spec = EnvSpec.from_env(env, meta["env_id"])
     env.close()
+    agent = algo.build_agent(spec)
     agent.load_state_dict(state["agent"])
-    seeds = derive_seeds(meta["seed"], algo.config.num_envs, args.episodes).eval_envs
-    returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps)
+    seeds = derive_seeds(meta["seed"], cfg.num_envs, args.episodes).eval_envs
+    torch.manual_seed(args.seed)  # the stochastic policy's actions: the same command, the same numbers
+    returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
+                       cfg.eval_steps if spec.continuing else None, cfg.eval_max_steps, cfg.scale_images)
     if args.video:  # the same episodes again (same seeds, same random stream), rendered
         from pgzoo.video import record_video
 
-        record_video(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps,
-                     args.video)
+        torch.manual_seed(args.seed)
+        record_video(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps, args.video,
+                     continuing_steps=cfg.eval_steps if spec.continuing else None, step_cap=cfg.eval_max_steps,
+                     scale_images=cfg.scale_images)
         print(f"pgzoo eval: wrote {len(seeds)} episodes to {args.video}", file=sys.stderr)
     mean, std = summarize(returns)
-    mode = "greedy" if args.deterministic else "stochastic"
+    mode = "greedy" if args.deterministic else f"stochastic (--seed {args.seed})"
     if args.json:
         print(json.dumps({"eval_return_mean": mean, "eval_return_std": std, "episodes": len(returns),
-                          "deterministic": args.deterministic, "returns": returns}))
+                          "deterministic": args.deterministic, "seed": args.seed, "capped": returns.capped,
+                          "returns": list(returns)}))
     else:
         print(f"{meta['algorithm']} on {meta['env_id']}: {mode} evaluation return {mean:.2f} ± {std:.2f} "
               f"over {len(returns)} episodes")
+    _say_capped("eval", returns.capped, cfg.eval_max_steps)
     return 0
 
 
@@ -192,7 +216,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from pgzoo.verify import TOLERANCE, verify
+    from pgzoo.book.verify import TOLERANCE, verify
 
     reg = _registry()
     names = args.algorithms or sorted(reg.algorithms)
@@ -256,16 +280,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser("list", help="installed algorithms, environments and plugin errors")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     s.set_defaults(func=cmd_list)
 
-    s = sub.add_parser("train", help="train an algorithm on a gymnasium environment")
-    s.add_argument("algorithm")
-    s.add_argument("--env", required=True, help="gymnasium environment id")
+    s = sub.add_parser(
+        "train", help="train an algorithm on a gymnasium environment",
+        description="Train ALGO on a gymnasium environment. Settings come from the algorithm's defaults, then "
+                    "its tuned defaults for the environment (printed when there are any), then --config, then "
+                    "--set, then --steps/--episodes. Without --steps or --episodes the budget is the setting "
+                    "total_steps (100,000 env steps unless the tuned defaults or your settings change it).")
+    s.add_argument("algorithm", metavar="ALGO", help="an installed algorithm (pgzoo list)")
+    s.add_argument("--env", required=True, metavar="ENV_ID",
+                   help="gymnasium environment id, also module:EnvName-v0 (imports module first)")
     budget = s.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, help="budget in env steps")
-    budget.add_argument("--episodes", type=int, help="budget in episodes")
-    s.add_argument("--seed", type=int, default=0)
+    budget.add_argument("--steps", type=int, help="budget in env steps (default: the setting total_steps)")
+    budget.add_argument("--episodes", type=int, help="budget in episodes (sets total_episodes)")
+    s.add_argument("--seed", type=int, default=0, help="run seed: torch, environments, evaluation (default 0)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     s.add_argument("--config", metavar="FILE.toml", help="config values from a TOML file")
     s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
@@ -278,10 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")
-    s.add_argument("run_dir")
-    s.add_argument("--episodes", type=int, default=10)
+    s.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by pgzoo train")
+    s.add_argument("--episodes", type=int, default=10, help="evaluation episodes (default 10)")
     s.add_argument("--deterministic", action="store_true", help="greedy actions instead of sampling")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the stochastic policy's action sampling (default 0); the environments' seeds "
+                        "come from the run's seed")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
     s.add_argument("--video", metavar="OUT.mp4", help="also record the evaluation episodes to one MP4 file")
     s.set_defaults(func=cmd_eval)
 
@@ -319,13 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("verify", help="check that one SGD step on each loss equals the book's update")
-    s.add_argument("algorithms", nargs="*")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("algorithms", nargs="*", metavar="ALGO", help="algorithms to check (default: every installed one)")
+    s.add_argument("--json", action="store_true", help="print a JSON list instead of the table")
     s.set_defaults(func=cmd_verify)
 
     s = sub.add_parser("new-plugin", help="write a working plugin skeleton")
-    s.add_argument("name", help="the algorithm's name, e.g. my-algo (distribution pgzoo-my-algo)")
-    s.add_argument("--dir", default=".", help="folder to write pgzoo-NAME/ into (default: .)")
+    s.add_argument("name", metavar="NAME", help="the algorithm's name, e.g. my-algo (writes pgzoo-NAME/)")
+    s.add_argument("--dir", default=".", help="folder to write pgzoo-NAME/ into (default: the current one)")
     s.add_argument("--template", choices=("episodic", "critic"), default="episodic",
                    help="episodic: REINFORCE-like, updates on whole episodes; critic: actor-critic with v̂ on "
                         "n-step segments (default: episodic)")
@@ -348,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("leaderboard", help="re-render a suite's leaderboard from its results.jsonl (no training)")
-    s.add_argument("suite_dir", metavar="SUITE_DIR")
+    s.add_argument("suite_dir", metavar="SUITE_DIR", help="folder with a suite.toml and its results.jsonl")
     s.set_defaults(func=cmd_leaderboard)
     return p
 
@@ -356,7 +389,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at interpreter exit
+        return code
     except UsageError as e:
         print(f"pgzoo {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -366,6 +401,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"pgzoo {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (pgzoo list | head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit does not fail again
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pgzoo.errors import UsageError
 
+DEFAULT_EVAL_STEP_CAP = 10_000
+"""Steps after which an evaluation episode is cut and counted as capped (``eval_max_steps``)."""
+
+
 TUNE_KEY = "tune"
 """The key of a field's ``json_schema_extra`` that holds its search range for ``pgzoo tune``."""
 
@@ -57,7 +61,10 @@ class AlgorithmConfig(BaseModel):
         "auto", description="x(s,a) of a linear policy: the env's own, per-action obs, or auto"
     )
     hidden_sizes: tuple[int, ...] = Field((64, 64), description="hidden layers of MLPs")
-    init_theta: tuple[float, ...] | None = Field(None, description="initial θ of a linear policy")
+    init_theta: tuple[float, ...] | None = Field(None, description="initial θ of a linear soft-max policy")
+    init_mu: tuple[float, ...] | None = Field(
+        None, description="initial θ_μ of a Gaussian policy's linear mean, row-major [action_dim, obs_dim + 1]"
+    )
     gaussian_std: Literal["state-independent", "linear"] = Field(
         "state-independent", description="σ of a Gaussian policy: exp(θ_σ) or exp(θ_σᵀx(s))"
     )
@@ -78,6 +85,11 @@ class AlgorithmConfig(BaseModel):
     total_episodes: int | None = Field(None, ge=1, description="budget in episodes (wins over steps)")
     eval_episodes: int = Field(10, ge=1, description="evaluation episodes at the end")
     eval_steps: int = Field(10_000, ge=1, description="steps of one evaluation run on a continuing task")
+    eval_max_steps: int = Field(
+        DEFAULT_EVAL_STEP_CAP, ge=1,
+        description="an evaluation episode still running after this many steps is cut (and counted)",
+    )
+    scale_images: bool = Field(True, description="divide image observations (Box of uint8, 0…255) by 255")
     reward_window: int = Field(1_000, ge=1, description="env steps per metrics row on a continuing task")
     rollout_steps: int | None = Field(
         None, ge=1, le=100_000,
@@ -100,6 +112,8 @@ class AlgorithmConfig(BaseModel):
             raise ValueError("init_theta applies only to policy='linear'")
         if self.rollout_steps is not None and self.rollout_episodes is not None:
             raise ValueError("set rollout_steps or rollout_episodes, not both")
+        if self.init_mu is not None and self.policy != "linear":
+            raise ValueError("init_mu applies only to policy='linear' (a Gaussian policy's linear mean)")
         return self
 
 

@@ -17,3 +17,7 @@ class PluginError(PgzooError):
 
 class NonFiniteLossError(PgzooError):
     """A loss term or gradient became NaN or infinite during training."""
+
+
+class EnvContractError(UsageError):
+    """An environment handed back something its gymnasium API or its own spaces rule out."""

@@ -78,7 +78,7 @@ class SurrogateLoss(nn.Module):
         ``agent`` on ``num_envs`` environments. The default keeps none.
 
         A loss with state (e.g. eligibility traces) creates all of it here, so that
-        population training (:mod:`pgzoo.population`) can keep one copy per run; the trainer
+        population training (:mod:`pgzoo.engine.population`) can keep one copy per run; the trainer
         calls it before the first update.
         """
 

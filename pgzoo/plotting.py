@@ -2,7 +2,7 @@
 palette, shaded bands, legends outside the axes, atomic saving).
 
 Used by the leaderboard curves (:mod:`pgzoo.bench.render`), the book's figures
-(:mod:`pgzoo.book_figures_report`), ``pgzoo plot`` (training curves of runs) and ``pgzoo tune``'s
+(:mod:`pgzoo.book.figures_report`), ``pgzoo plot`` (training curves of runs) and ``pgzoo tune``'s
 parameter importances.
 """
 

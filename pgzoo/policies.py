@@ -54,15 +54,17 @@ class LinearSoftmaxPolicy(Policy):
     """Soft-max in linear action preferences, eqs. 13.2–13.3.
 
     h(s,a,θ) = θᵀx(s,a),  π(a|s,θ) = exp h(s,a,θ) / Σ_b exp h(s,b,θ).
-    θ starts at 0 as in the book's boxes, unless ``init_theta`` is given.
+    θ starts at 0 as in the book's boxes, unless ``init_theta`` is given (in ``dtype``, default
+    torch's default dtype: ``dtype=torch.float64`` keeps the values exactly as given).
     """
 
-    def __init__(self, features: StateActionFeatures, init_theta: Sequence[float] | None = None) -> None:
+    def __init__(self, features: StateActionFeatures, init_theta: Sequence[float] | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.features = features
-        theta = torch.zeros(features.dim)
+        theta = torch.zeros(features.dim, dtype=dtype)
         if init_theta is not None:
-            theta = torch.as_tensor(init_theta, dtype=torch.float32)
+            theta = torch.tensor(init_theta, dtype=dtype or torch.get_default_dtype())  # exact in float64
             if theta.shape != (features.dim,):
                 raise ValueError(f"init_theta has {theta.numel()} entries, the features have {features.dim}")
         self.theta = nn.Parameter(theta)
@@ -99,16 +101,28 @@ class GaussianPolicy(Policy):
     collapses to 0; above that floor the gradients are the book's (Exercise 13.4):
     ∇_{θ_μ} ln π = (a − μ)/σ² x_μ(s),  ∇_{θ_σ} ln π = ((a − μ)²/σ² − 1) x_σ(s).
     The action passed to ``log_prob`` is the sampled one (before any clipping to bounds).
+    θ_μ of a linear mean starts at 0, or at ``init_mu`` (``action_dim × features.dim`` values,
+    row-major, in ``dtype``); an MLP mean starts near 0 (last layer's weights × 0.01).
+    Raises ``ValueError`` if ``init_mu`` has the wrong length or the mean is not linear.
     """
 
     def __init__(self, obs_dim: int, action_dim: int, features: StateFeatures, mean: str = "linear",
                  std: str = "state-independent", hidden: Sequence[int] = (64, 64), init_log_std: float = 0.0,
-                 min_std: float = 1e-3) -> None:
+                 min_std: float = 1e-3, init_mu: Sequence[float] | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.features = features
         self.mean_kind, self.std_kind = mean, std
+        if init_mu is not None and mean != "linear":
+            raise ValueError("init_mu sets θ_μ of a linear mean only")
         if mean == "linear":
-            self.theta_mu = nn.Parameter(torch.zeros(action_dim, features.dim))
+            theta_mu = torch.zeros(action_dim, features.dim, dtype=dtype)
+            if init_mu is not None:
+                flat = torch.tensor(init_mu, dtype=dtype or torch.get_default_dtype())
+                if flat.shape != (action_dim * features.dim,):
+                    raise ValueError(f"init_mu has {flat.numel()} entries, θ_μ has {action_dim} × {features.dim}")
+                theta_mu = flat.reshape(action_dim, features.dim)
+            self.theta_mu = nn.Parameter(theta_mu)
         else:
             self.mean_net = mlp([obs_dim, *hidden, action_dim])
             nn.init.orthogonal_(self.mean_net[-1].weight, gain=0.01)

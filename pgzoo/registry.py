@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import os
 import sys
@@ -153,10 +154,39 @@ def get_algorithm(name: str) -> type:
     return get_registry().algorithm(name)
 
 
+def _import_env_module(module: str, env_id: str) -> None:
+    """Import ``module`` (the ``module:`` of an env id), as ``gymnasium.make`` would, looking in
+    the current directory too (as ``python -m`` does), so that its ``gymnasium.register`` runs."""
+    try:
+        importlib.import_module(module)
+        return
+    except ModuleNotFoundError as e:
+        missing = e.name
+        if missing != module.split(".")[0] or "" in sys.path or os.getcwd() in sys.path:
+            raise UsageError(f"environment '{env_id}': cannot import module '{module}': {_one_line(e)}") from None
+    except Exception as e:  # the user's module failed while importing
+        raise UsageError(f"environment '{env_id}': importing module '{module}' failed: {_one_line(e)}") from None
+    sys.path.insert(0, os.getcwd())
+    _import_env_module(module, env_id)
+
+
+def env_name(env_id: str) -> str:
+    """The registered name of an env id: ``EnvName-v0`` of ``module:EnvName-v0``."""
+    return env_id.partition(":")[2] if ":" in env_id else env_id
+
+
 def check_env_id(env_id: str) -> None:
-    """Raise a one-line :class:`UsageError` unless gymnasium knows ``env_id``."""
+    """Raise a one-line :class:`UsageError` unless gymnasium knows ``env_id``.
+
+    Every id ``gymnasium.make`` accepts is known, including ``module:EnvName-v0``: ``module``
+    is imported first (from the current directory too), and registers ``EnvName-v0``.
+    """
     get_registry()
-    if env_id not in gym.registry:
-        close = [k for k in gym.registry if k.lower().startswith(env_id.split("-")[0].lower())][:5]
+    name = env_name(env_id)
+    if name != env_id:
+        _import_env_module(env_id.partition(":")[0], env_id)
+    if name not in gym.registry:
+        close = [k for k in gym.registry if k.lower().startswith(name.split("-")[0].lower())][:5]
         hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-        raise UsageError(f"unknown environment '{env_id}'{hint}")
+        where = f" (module '{env_id.partition(':')[0]}' did not register it)" if name != env_id else ""
+        raise UsageError(f"unknown environment '{name}'{where}{hint}")

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
+
+from pgzoo.errors import UsageError
+
+
+class RolloutError(UsageError, ValueError):
+    """A rollout breaks its contract (shapes, or the time index ``t``); the message says where."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,40 @@ class Rollout:
         """True where an episode ended, by termination or truncation."""
         return self.terminated | self.truncated
 
+    @classmethod
+    def from_transition(cls, obs: Any, action: Any, reward: float, terminated: bool, truncated: bool,
+                        next_obs: Any, t: int) -> Rollout:
+        """One step of one environment (S_t, A_t, R_{t+1}, terminated, truncated, S_{t+1}, t) as a
+        rollout with T = N = 1: observations ``[obs_dim]`` become ``[1, 1, obs_dim]``, the action
+        ``[]`` (discrete) or ``[action_dim]`` becomes ``[1, 1, ...]``, the scalars ``[1, 1]``."""
+        return cls.from_transitions([(obs, action, reward, terminated, truncated, next_obs, t)])
+
+    @classmethod
+    def from_transitions(cls, steps: Sequence[tuple[Any, Any, float, bool, bool, Any, int]]) -> Rollout:
+        """Consecutive steps of one environment, each ``(obs, action, reward, terminated,
+        truncated, next_obs, t)``, as a rollout ``[T, 1, ...]`` (T = ``len(steps)``).
+
+        Observations and actions may be tensors or array-likes (a tensor keeps its dtype;
+        others become torch's default float, actions of integer type ``long``); rewards become
+        the observations' float dtype, flags ``bool`` and ``t`` ``long``. Raises
+        :class:`RolloutError` for an empty list or a step that is not a 7-tuple.
+        """
+        if not steps:
+            raise RolloutError("from_transitions needs at least one step")
+        for k, step in enumerate(steps):
+            if len(step) != 7:
+                raise RolloutError(f"step {k} has {len(step)} entries; expected (obs, action, reward, terminated, "
+                                   f"truncated, next_obs, t)")
+        cols = list(zip(*steps, strict=True))
+
+        def stack(values: Sequence[Any], dtype: torch.dtype | None = None) -> torch.Tensor:
+            return torch.stack([torch.as_tensor(v, dtype=dtype) for v in values])[:, None]
+
+        obs, next_obs = stack(cols[0]), stack(cols[5])
+        float_dtype = obs.dtype if obs.is_floating_point() else torch.get_default_dtype()
+        return cls(obs, stack(cols[1]), stack(cols[2], float_dtype), stack(cols[3], torch.bool),
+                   stack(cols[4], torch.bool), next_obs, stack(cols[6], torch.long))
+
     def replace(self, **changes: torch.Tensor | None) -> Rollout:
         """A copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
@@ -94,3 +136,51 @@ class Rollout:
         if any(p.extras.keys() != keys for p in parts):
             raise ValueError("cannot concatenate rollouts whose extras differ in their keys")
         return Rollout(**out, extras={k: torch.cat([p.extras[k] for p in parts]) for k in keys})
+
+
+class TimeIndexCheck:
+    """Checks the contract of ``Rollout.t`` across the rollouts one learner is given.
+
+    ``t`` is the only episode-boundary signal the losses see (γᵗ, I, trace resets): within an
+    environment's column it restarts at 0 after a step with ``terminated | truncated`` and
+    increases by 1 otherwise, within a rollout and from one rollout to the next. A call with a
+    different number of environments starts afresh. Raises :class:`RolloutError` naming the
+    step, the environment and the value ``t`` should have had.
+    """
+
+    def __init__(self) -> None:
+        self.last_t: torch.Tensor | None = None
+        self.last_done: torch.Tensor | None = None
+
+    def reset(self) -> None:
+        """Forget the previous rollout (the next one may start anywhere)."""
+        self.last_t = self.last_done = None
+
+    def __call__(self, rollout: Rollout) -> None:
+        t, done = rollout.t, rollout.done
+        if t.dim() != 2 or done.shape != t.shape:
+            raise RolloutError(f"Rollout.t must be [T, N] like terminated and truncated; got t {tuple(t.shape)}, "
+                               f"terminated {tuple(rollout.terminated.shape)}, truncated "
+                               f"{tuple(rollout.truncated.shape)}")
+        if t.dtype.is_floating_point or t.dtype == torch.bool:
+            raise RolloutError(f"Rollout.t must hold integers (the step within its episode); got {t.dtype}")
+        if (t < 0).any():
+            k, n = (int(i) for i in (t < 0).nonzero()[0])
+            raise RolloutError(f"Rollout.t[{k}, {n}] = {int(t[k, n])}; the time index within an episode is >= 0")
+        if self.last_t is not None and self.last_t.shape == t[0].shape:
+            prev_t, prev_done = torch.cat([self.last_t[None], t[:-1]]), torch.cat([self.last_done[None], done[:-1]])
+            got, first = t, 0
+        else:
+            prev_t, prev_done, got, first = t[:-1], done[:-1], t[1:], 1
+        expected = torch.where(prev_done, 0, prev_t + 1)
+        bad = got != expected
+        if bad.any():
+            k, n = (int(i) for i in bad.nonzero()[0])
+            where = f"Rollout.t[{k + first}, {n}] = {int(got[k, n])}"
+            if k + first == 0:
+                where += " (first step, continuing the previous rollout this algorithm was given)"
+            cause = "ended (terminated or truncated)" if bool(prev_done[k, n]) else "did not end"
+            raise RolloutError(f"{where}, but the step before it {cause}, so t should be {int(expected[k, n])}: t "
+                               f"restarts at 0 after terminated | truncated and increases by 1 otherwise (a global "
+                               f"step counter gives wrong γᵗ, I and trace resets)")
+        self.last_t, self.last_done = t[-1].clone(), done[-1].clone()

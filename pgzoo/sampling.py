@@ -2,7 +2,7 @@
 
 Training samples A ~ π(·|S,θ) by inverse transform from uniforms U ∈ [0, 1) that come from a
 generator of the run's own, drawn in fixed chunks. The single-run trainer and population
-training (:mod:`pgzoo.population`) use the same stream and the same transform, so one seed
+training (:mod:`pgzoo.engine.population`) use the same stream and the same transform, so one seed
 gives the same actions whether the run is trained alone or as a member of a population.
 
 Supported distributions: ``Categorical`` (inverse CDF) and ``Normal`` / ``Independent(Normal)``
@@ -54,6 +54,19 @@ class ActionStream:
         return self.chunk[self.pos - 1]
 
 
+def inverse_cdf(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """The index a ∈ {0, …, n−1} with F(a−1) ≤ U < F(a): the count of CDF entries ≤ U.
+
+    ``cdf`` is ``[..., n]`` (non-decreasing), ``u`` is ``[..., 1]`` in [0, 1). U is cast to the
+    CDF's dtype first, and a float64 U close to 1 becomes 1.0 in float32 (any U > 1 − 2⁻²⁵);
+    the count then reaches n, as it does when the CDF's last entry rounds below U. Only that
+    count is clamped to n − 1 (the last action); every other draw is unchanged.
+    Returns a long tensor ``[...]``. Works under ``torch.func.vmap``.
+    """
+    idx = (cdf <= u.to(cdf.dtype)).sum(-1)
+    return idx.clamp_max(cdf.shape[-1] - 1)
+
+
 def supports_stream(dist: Distribution) -> bool:
     """Whether :func:`sample_with` can sample ``dist`` from uniforms."""
     base = dist.base_dist if isinstance(dist, Independent) else dist
@@ -63,14 +76,13 @@ def supports_stream(dist: Distribution) -> bool:
 def sample_with(dist: Distribution, u: torch.Tensor) -> torch.Tensor:
     """Sample ``dist`` by inverse transform of the uniforms ``u`` (``[*batch, draws]``).
 
-    Categorical: the smallest a with U < F(a) (F the CDF, normalised so F(last) = 1).
-    Normal: μ + σ Φ⁻¹(U). Works under ``torch.func.vmap``.
+    Categorical: the smallest a with U < F(a) (F the CDF, normalised so F(last) = 1), see
+    :func:`inverse_cdf`. Normal: μ + σ Φ⁻¹(U). Works under ``torch.func.vmap``.
     """
     base = dist.base_dist if isinstance(dist, Independent) else dist
     if isinstance(base, Categorical):
         cdf = base.probs.cumsum(-1)
-        cdf = cdf / cdf[..., -1:]
-        return (cdf <= u[..., :1].to(cdf.dtype)).sum(-1)
+        return inverse_cdf(cdf / cdf[..., -1:], u[..., :1])
     if isinstance(base, Normal):
         z = torch.special.ndtri(u.clamp_min(1e-300)).to(base.loc.dtype).reshape(base.loc.shape)
         return base.loc + base.scale * z

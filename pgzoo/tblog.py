@@ -6,7 +6,7 @@ The trainer calls a :class:`TrainLogger` (when it is given one) at three moments
   diagnostics of the update's last step as floats (what :meth:`Algorithm.update` returns);
 - ``on_episode(row)`` for every finished episode (a ``metrics.csv`` row: ``episode``,
   ``env_steps``, ``return``, ``length``, ``wall_s``; on a continuing task one row per window);
-- ``on_eval(point)`` at every evaluation point of an :class:`~pgzoo.trainer.EvalSchedule`
+- ``on_eval(point)`` at every evaluation point of an :class:`~pgzoo.engine.trainer.EvalSchedule`
   (``env_steps``, ``return_mean``, ``return_mean_deterministic``).
 
 :class:`TensorBoardLogger` writes them with ``torch.utils.tensorboard`` (the ``tensorboard``

@@ -25,7 +25,7 @@ The checks:
   loss is unchanged in its gradient when next observations are detached inputs.
 - ``test_seed_determinism``: the same seed gives bit-identical state dicts.
 - ``test_learns``: a short seeded run reaches ``learn_threshold``.
-- ``test_population_matches_single_runs``: trained as one population (:mod:`pgzoo.population`),
+- ``test_population_matches_single_runs``: trained as one population (:mod:`pgzoo.engine.population`),
   each seed ends with the parameters it gets alone; skipped, with the reason, for an algorithm
   that cannot be (it sets ``population = False``, overrides ``update``, or its loss has parameters
   of its own; a loss's state between calls, such as eligibility traces, must be created by
@@ -144,7 +144,7 @@ class AlgorithmConformance:
                 assert state_leak(algo) is None, state_leak(algo)
 
     def test_book_update(self) -> None:
-        from pgzoo.verify import verify
+        from pgzoo.book.verify import verify
 
         results = verify({self.algorithm: self._cls()})
         assert results, "no verify case ran"
@@ -178,7 +178,7 @@ class AlgorithmConformance:
                 assert not v.requires_grad, f"diagnostic {k} is not detached"
 
     def test_seed_determinism(self) -> None:
-        from pgzoo.trainer import train
+        from pgzoo.engine.trainer import train
 
         runs = [train(self.algorithm, self.determinism_env, seed=3, overrides=self.determinism_overrides)
                 for _ in range(2)]
@@ -189,7 +189,7 @@ class AlgorithmConformance:
         assert any(not torch.equal(a[k], other.agent.state_dict()[k]) for k in a), "seed has no effect"
 
     def test_population_matches_single_runs(self) -> None:
-        from pgzoo.population_check import check_population_matches_single_runs
+        from pgzoo.engine.population_check import check_population_matches_single_runs
 
         if "discrete" not in self._cls().action_spaces:
             pytest.skip("checked on a discrete-action environment")
@@ -199,7 +199,7 @@ class AlgorithmConformance:
             pytest.skip(blocker)
 
     def test_learns(self) -> None:
-        from pgzoo.trainer import train
+        from pgzoo.engine.trainer import train
 
         result = train(self.algorithm, self.learn_env, seed=self.learn_seed, overrides=self.learn_overrides)
         assert result.summary["eval_return_mean"] >= self.learn_threshold, result.summary

@@ -211,8 +211,8 @@ def run_trial(trial: Any, settings: TuneSettings) -> float:
     """Train one trial's settings on its own seed; the objective (or ``TrialPruned``)."""
     import optuna
 
+    from pgzoo.engine.trainer import EvalSchedule, Trainer, TrainingError
     from pgzoo.registry import get_algorithm
-    from pgzoo.trainer import EvalSchedule, Trainer, TrainingError
 
     cls = get_algorithm(settings.algorithm)
     values = suggest(trial, settings.space)

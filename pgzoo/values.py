@@ -21,21 +21,23 @@ class ValueFunction(nn.Module):
 class ScalarValue(ValueFunction):
     """v̂(s,w) = w: one number for every state (the baseline of Figure 13.2)."""
 
-    def __init__(self, init: float = 0.0) -> None:
+    def __init__(self, init: float = 0.0, dtype: torch.dtype | None = None) -> None:
         super().__init__()
-        self.w = nn.Parameter(torch.tensor([float(init)]))
+        self.w = nn.Parameter(torch.tensor([float(init)], dtype=dtype))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.w[0].expand(obs.shape[:-1])
 
 
 class LinearValue(ValueFunction):
-    """v̂(s,w) = wᵀx(s), w starting at 0."""
+    """v̂(s,w) = wᵀx(s), w starting at 0 or at ``init_w`` (in ``dtype``, default torch's default)."""
 
-    def __init__(self, features: StateFeatures, init_w: Sequence[float] | None = None) -> None:
+    def __init__(self, features: StateFeatures, init_w: Sequence[float] | None = None,
+                 dtype: torch.dtype | None = None) -> None:
         super().__init__()
         self.features = features
-        w = torch.zeros(features.dim) if init_w is None else torch.as_tensor(init_w, dtype=torch.float32)
+        w = (torch.zeros(features.dim, dtype=dtype) if init_w is None
+             else torch.tensor(init_w, dtype=dtype or torch.get_default_dtype()))
         if w.shape != (features.dim,):
             raise ValueError(f"init_w has {w.numel()} entries, the features have {features.dim}")
         self.w = nn.Parameter(w)

@@ -19,9 +19,9 @@ from typing import Any
 
 import gymnasium as gym
 
-from pgzoo.envs import make_env
+from pgzoo.engine.envs import make_env
+from pgzoo.engine.evaluation import evaluate
 from pgzoo.errors import UsageError
-from pgzoo.evaluation import evaluate
 from pgzoo.policies import Policy
 
 
@@ -89,9 +89,11 @@ def record_video(
     deterministic: bool,
     max_episode_steps: int | None,
     out: str | Path,
+    **evaluate_kwargs: Any,
 ) -> list[float]:
-    """Run one evaluation episode per seed (as :func:`pgzoo.evaluation.evaluate` does, with the
-    same returns) and write them, one after another, to the MP4 file ``out`` (replaced
+    """Run one evaluation episode per seed (as :func:`pgzoo.engine.evaluation.evaluate` does,
+    with the same returns; ``evaluate_kwargs`` go to it: ``step_cap``, ``continuing_steps``,
+    ``scale_images``) and write them, one after another, to the MP4 file ``out`` (replaced
     atomically); return the returns.
 
     Raises :class:`UsageError` if the environment cannot render ``rgb_array`` images,
@@ -106,7 +108,7 @@ def record_video(
     probe.close()
     tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.mp4'}")
     try:
-        returns = evaluate(policy, env_id, seeds, deterministic, max_episode_steps,
+        returns = evaluate(policy, env_id, seeds, deterministic, max_episode_steps, **evaluate_kwargs,
                            env_factory=lambda: FrameRecorder(_renderable_env(env_id, max_episode_steps), tmp, fps))
         os.replace(tmp, out)
     finally:

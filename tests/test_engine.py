@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.population import Population, population_blocker
 from pgzoo.engine.safety import state_leak
 from pgzoo.engine.schedules import Schedule
+from pgzoo.engine.trainer import Trainer
 from pgzoo.engine.update import lr_factor, optimizer_step
 from pgzoo.errors import UsageError
-from pgzoo.population import Population, population_blocker
 from pgzoo.registry import get_algorithm
 from pgzoo.returns import gae_advantages
 from pgzoo.rollout import Rollout
-from pgzoo.trainer import Trainer
 
 RUN0 = np.zeros(1, dtype=np.int64)
 
@@ -81,7 +81,7 @@ def test_schedule_settings_are_checked() -> None:
 
 def test_continuing_task_refuses_an_episode_schedule() -> None:
     rf = get_algorithm("reinforce")
-    with pytest.raises(UsageError, match="continuing task whose episodes never end"):
+    with pytest.raises(UsageError, match="continuing task that never ends one"):
         Trainer(rf(rf.make_config(overrides={"total_steps": 100})), "AccessControl-v0", progress=False).run()
 
 

@@ -4,11 +4,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from pgzoo.engine.trainer import Trainer
 from pgzoo.features import ObsWithBias
 from pgzoo.policies import GaussianPolicy
 from pgzoo.registry import get_algorithm
 from pgzoo.spaces import to_env_actions
-from pgzoo.trainer import Trainer
 
 
 def linear_gaussian(obs_dim: int = 3) -> GaussianPolicy:

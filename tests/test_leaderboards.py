@@ -13,7 +13,7 @@ import pytest
 from pgzoo.bench.grid import build_grid
 from pgzoo.bench.results import read_results
 from pgzoo.bench.suite import SUITE_FILE, load_suite
-from pgzoo.book_figures import is_book_suite
+from pgzoo.book.figure_suite import is_book_suite
 from pgzoo.registry import get_registry
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pgzoo.population import Population, population_blocker
-from pgzoo.population_check import check_population_matches_single_runs
+from pgzoo.engine.population import Population, population_blocker
+from pgzoo.engine.population_check import check_population_matches_single_runs
+from pgzoo.engine.trainer import Trainer
 from pgzoo.registry import get_registry
-from pgzoo.trainer import Trainer
 
 BUILT_IN = ["reinforce", "reinforce-baseline", "actor-critic", "actor-critic-traces"]
 SEEDS = (0, 1, 2)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from pgzoo.bench.grid import build_grid
+from pgzoo.bench.population import group_cells, run_item
 from pgzoo.bench.suite import load_suite
 from pgzoo.bench.task import run_task
-from pgzoo.population_bench import group_cells, run_item
 from pgzoo.registry import get_registry
 
 SUITE = """

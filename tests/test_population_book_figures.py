@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pgzoo.book_example import OPTIMAL_P, OPTIMAL_VALUE, monte_carlo, start_value
-from pgzoo.book_figures import is_book_suite, reproduce
+from pgzoo.book.example import OPTIMAL_P, OPTIMAL_VALUE, monte_carlo, start_value
+from pgzoo.book.figure_suite import is_book_suite
+from pgzoo.book.figures import reproduce
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pgzoo.population import Population
-from pgzoo.population_envs import EnvList, make_batched_env
-from pgzoo.population_optim import StackedAdam, StackedSGD, stacked_optimizer
+from pgzoo.engine.batched_envs import EnvList, make_batched_env
+from pgzoo.engine.population import Population
+from pgzoo.engine.stacked_optim import StackedAdam, StackedSGD, stacked_optimizer
 from pgzoo.registry import get_registry
 from pgzoo.sampling import ActionStream, sample_with
 

@@ -4,11 +4,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from pgzoo.testing import run_cli
 
 
-def test_new_plugin_installs_lists_verifies_trains_and_passes_its_tests(tmp_path) -> None:
-    res = run_cli("new-plugin", "my-pg", "--dir", str(tmp_path))
+@pytest.mark.parametrize("template", ["episodic", "critic"])
+def test_new_plugin_installs_lists_verifies_trains_and_passes_its_tests(tmp_path, template) -> None:
+    res = run_cli("new-plugin", "my-pg", "--dir", str(tmp_path), "--template", template)
     assert res.returncode == 0, res.stderr
     root = tmp_path / "pgzoo-my-pg"
     assert (root / "pyproject.toml").exists() and (root / "pgzoo_my_pg" / "__init__.py").exists()
@@ -20,6 +23,7 @@ def test_new_plugin_installs_lists_verifies_trains_and_passes_its_tests(tmp_path
     listed = json.loads(run_cli("list", "--json", env=env).stdout)
     [algo] = [a for a in listed["algorithms"] if a["name"] == "my-pg"]
     assert algo["dist"] == "pgzoo-my-pg" and listed["errors"] == []
+    assert algo["schedules"] == ({"episodes": 1} if template == "episodic" else {"steps": 4})
     assert run_cli("verify", "my-pg", env=env).returncode == 0
     out = tmp_path / "run"
     trained = run_cli("train", "my-pg", "--env", "CartPole-v1", "--steps", "3000", "--out", str(out), "--quiet",
@@ -31,3 +35,8 @@ def test_new_plugin_installs_lists_verifies_trains_and_passes_its_tests(tmp_path
                            cwd=root)
     assert tests.returncode == 0, tests.stdout[-2000:]
     assert run_cli("new-plugin", "my-pg", "--dir", str(tmp_path)).returncode == 2  # never overwrites
+
+
+def test_new_plugin_refuses_an_unknown_template(tmp_path) -> None:
+    res = run_cli("new-plugin", "my-pg", "--dir", str(tmp_path), "--template", "ppo")
+    assert res.returncode == 2 and "invalid choice: 'ppo'" in res.stderr and "Traceback" not in res.stderr

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from pgzoo.engine.trainer import EvalSchedule, Trainer, TrainingError, train
 from pgzoo.errors import NonFiniteLossError
 from pgzoo.registry import get_algorithm
 from pgzoo.rollout import Rollout
-from pgzoo.trainer import EvalSchedule, Trainer, TrainingError, train
 
 
 def recording(name: str):

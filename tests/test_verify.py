@@ -1,9 +1,9 @@
 """``pgzoo verify`` catches a loss that does not match its box."""
 
+from pgzoo.book.verify import verify
 from pgzoo.losses import surrogate
 from pgzoo.registry import get_algorithm
 from pgzoo.returns import episode_returns
-from pgzoo.verify import verify
 
 
 def test_a_loss_without_gamma_t_fails_against_the_book() -> None:

@@ -1,6 +1,6 @@
 """Where runs execute: a local process pool, or Ray tasks on a (local or joined) cluster.
 
-Both run :func:`pgzoo.population_bench.run_item` (one run, or a cell's seeds as one population)
+Both run :func:`pgzoo.bench.population.run_item` (one run, or a cell's seeds as one population)
 with one torch thread per run, so that the same
 run gives the same numbers on either. A worker process that dies mid-run is retried.
 """
@@ -17,10 +17,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from pgzoo.bench.population import run_item
 from pgzoo.bench.suite import RunSpec
 from pgzoo.bench.task import limit_threads
 from pgzoo.errors import UsageError
-from pgzoo.population_bench import run_item
 
 MAX_ATTEMPTS = 3
 StatusCallback = Callable[[int], None]

@@ -12,14 +12,8 @@ from typing import TextIO
 
 from tqdm.auto import tqdm
 
-LOG_EVERY_S = 60.0
-"""Without a terminal: the longest time between two progress lines while runs are going."""
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+from pgzoo.progress import LOG_EVERY_S
+from pgzoo.progress import clock as _clock
 
 
 class GridProgress:
@@ -31,6 +25,7 @@ class GridProgress:
         self.enabled = enabled
         self._start = self._drawn = time.monotonic()
         self._start_done = already_done
+        self._max_running = 0
         self._bar = None
         if enabled and self.stream.isatty():
             self._bar = tqdm(total=total, initial=already_done, unit="run", desc="bench", file=self.stream,
@@ -50,7 +45,10 @@ class GridProgress:
             self._bar.set_postfix_str(self._status(), refresh=True)
         elif self.enabled:
             elapsed = self._drawn - self._start
-            rate = (self.done - self._start_done) / elapsed if elapsed > 0 else 0.0
+            finished = self.done - self._start_done
+            # the first runs to finish were running side by side: as many as ran at once finish at about
+            # that time, so until that many have finished, count them (else the first estimate is K× long)
+            rate = max(finished, self._max_running) / elapsed if finished and elapsed > 0 else 0.0
             eta = _clock((self.total - self.done) / rate) if rate > 0 else "?"
             print(f"bench: {self.done}/{self.total} runs done, {self._status()} "
                   f"[{_clock(elapsed)} elapsed, {eta} left]", file=self.stream, flush=True)
@@ -58,6 +56,7 @@ class GridProgress:
     def set_running(self, n: int) -> None:
         """Record how many runs are running; redraw when that changes or the clock should tick."""
         changed, self.running = n != self.running, n
+        self._max_running = max(self._max_running, n)
         if self._bar is None:  # a log: a line a minute at most (finished runs print their own)
             changed = False
         if changed or time.monotonic() - self._drawn >= (0.5 if self._bar is not None else LOG_EVERY_S):

@@ -15,12 +15,12 @@ from types import FrameType
 from pgzoo.bench.board import build_board
 from pgzoo.bench.executors import make_executor
 from pgzoo.bench.grid import build_grid
+from pgzoo.bench.population import group_cells
 from pgzoo.bench.progress import GridProgress
 from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.bench.render import write_leaderboard
 from pgzoo.bench.results import RESULTS_FILE, append_line, read_results
 from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
-from pgzoo.population_bench import group_cells
 
 DEFAULT_SUITE = "quick"
 DEFAULT_OUT = "pgzoo-bench-quick"
@@ -38,6 +38,10 @@ class BenchReport:
     skipped: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     leaderboard: str = ""
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _say(message: str) -> None:
@@ -78,11 +82,11 @@ def run_bench(
     """Train every run of the suite in ``suite_dir`` not yet in its ``results.jsonl`` and write
     the leaderboard there. Interrupting (SIGINT/SIGTERM) stops the workers; finished runs stay.
 
-    The seeds of a cell train as one population (:mod:`pgzoo.population`) where the algorithm
+    The seeds of a cell train as one population (:mod:`pgzoo.engine.population`) where the algorithm
     can, unless ``population`` (default: the suite's ``population``) is false. A book figure or
     example folder (``kind = "book-figure"`` / ``"book-example"``) is run by
-    :mod:`pgzoo.book_figures` instead."""
-    from pgzoo.book_figures import is_book_suite
+    :mod:`pgzoo.book.figures` instead."""
+    from pgzoo.book.figure_suite import is_book_suite
     from pgzoo.registry import get_registry
 
     if is_book_suite(suite_dir):
@@ -100,10 +104,11 @@ def run_bench(
     todo = [r for r in grid.runs if r.key not in done]
     report = BenchReport(folder, len(grid.runs), len(grid.runs) - len(todo), skipped=grid.skipped)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    how = f" with {n_workers} workers" if executor == "local" else ""
-    _say(f"suite {suite.model.name}: {len(grid.runs)} runs ({len(grid.algorithms)} algorithms x "
-         f"{len(suite.model.envs)} envs x seeds), {report.already_done} already in {results_path}, "
-         f"{len(todo)} to do on the {executor} executor{how}")
+    how = f" with {_count(n_workers, 'worker')}" if executor == "local" else ""
+    n_seeds = len({r.seed for r in grid.runs})
+    _say(f"suite {suite.model.name}: {_count(len(grid.runs), 'run')} ({_count(len(grid.algorithms), 'algorithm')} x "
+         f"{_count(len(suite.model.envs), 'env')} x {_count(n_seeds, 'seed')}), {report.already_done} already in "
+         f"{results_path}, {len(todo)} to do on the {executor} executor{how}")
     _measure_random_scores(suite, results_path)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
@@ -131,7 +136,7 @@ def run_bench(
 
 
 def _run_book_suite(folder: Path, runs: int | None, population: bool | None, progress: bool) -> BenchReport:
-    from pgzoo.book_figures import reproduce_any
+    from pgzoo.book.figures import reproduce_any
 
     start = time.perf_counter()
     text, n = reproduce_any(folder, runs=runs, population=population, progress=progress)
@@ -141,7 +146,8 @@ def _run_book_suite(folder: Path, runs: int | None, population: bool | None, pro
 def render_folder(folder: str | Path, suite: Suite | None = None) -> str:
     """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown.
     (A book figure or example folder is redrawn from its saved runs instead.)"""
-    from pgzoo.book_figures import is_book_suite, reproduce_any
+    from pgzoo.book.figure_suite import is_book_suite
+    from pgzoo.book.figures import reproduce_any
 
     if suite is None and is_book_suite(folder):
         return reproduce_any(folder, render_only=True)[0]

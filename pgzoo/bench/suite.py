@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pgzoo.config import format_validation_error
 from pgzoo.errors import UsageError
+from pgzoo.registry import check_env_id, env_name
 
 SUITE_FILE = "suite.toml"
 
@@ -167,7 +168,7 @@ class Suite:
 
     def reward_threshold(self, env_id: str) -> float | None:
         own = self.model.envs[env_id].reward_threshold
-        return own if own is not None else gym.spec(env_id).reward_threshold
+        return own if own is not None else gym.spec(env_name(env_id)).reward_threshold
 
     def plugin(self, algorithm: str) -> str:
         """The registered name behind the suite's entry ``algorithm``."""
@@ -206,18 +207,13 @@ def load_suite(suite_dir: str | Path) -> Suite:
             except UsageError as e:
                 raise suite.error(f"algorithms.{name}.config", str(e)) from None
     for env_id in model.envs:
-        if env_id not in gym.registry:
-            _load_plugin_envs()
-        if env_id not in gym.registry:
-            raise suite.error(f"envs.{env_id}", "unknown environment id")
+        try:
+            check_env_id(env_id)
+        except UsageError as e:
+            raise suite.error(f"envs.{env_id}", str(e)) from None
     for name, entry in model.algorithms.items():
         for env_id in entry.envs:
             if env_id not in model.envs:
                 raise suite.error(f"algorithms.{name}.envs.{env_id}", "not one of the suite's [envs]")
     return suite
 
-
-def _load_plugin_envs() -> None:
-    from pgzoo.registry import get_registry
-
-    get_registry()

@@ -52,9 +52,9 @@ def limit_threads() -> None:
 def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     """Train one run described by ``spec`` (a :class:`RunSpec` as a dict); return its results line."""
     from pgzoo.bench.suite import RunSpec
+    from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import get_registry
     from pgzoo.tblog import TensorBoardLogger, TrainLogger, run_name
-    from pgzoo.trainer import EvalSchedule, Trainer
 
     run = RunSpec(**spec)
     _crash_once(f"{run.algorithm}-{run.env}-{run.seed}-{run.config_hash}")
@@ -101,7 +101,8 @@ def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origi
         },
         "curve": [{k: float(v) for k, v in point.items()} for point in curve],
         "final": {k: s.get(k) for k in ("eval_episodes", "eval_return_mean", "eval_return_std",
-                                         "eval_return_mean_deterministic", "eval_return_std_deterministic")},
+                                         "eval_return_mean_deterministic", "eval_return_std_deterministic",
+                                         "eval_capped_episodes")},
         "env_steps": int(s["env_steps"]),
         "train_wall_s": float(s["wall_s"]),
         "env_steps_per_s": float(s["env_steps_per_s"]),

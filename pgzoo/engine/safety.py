@@ -46,6 +46,10 @@ def _same(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if type(a) is not type(b):
+        return False
+    if hasattr(a, "__dict__") and not isinstance(a, type):  # plain objects: by their attributes
+        return _same(vars(a), vars(b))
     try:
         return bool(a == b)
     except Exception:
@@ -75,11 +79,15 @@ def probe_rollout(algo: Any, obs_dim: int, discrete: bool, seed: int = 0) -> Rol
 def state_leak(algo: Any) -> str | None:
     """Which attributes of ``algo`` or its loss three updates changed (a one-line reason), or
     ``None``. Runs on a copy with a small agent (3 observations, 2 actions or a 1-d Box; the
-    config's ``init_theta``/``init_w``, sized for another environment, left out); ``algo``
-    itself is untouched."""
+    config's initial parameters and environment features, made for another environment, left
+    out); ``algo`` itself is untouched."""
     cfg = algo.config
-    fresh = {k: None for k in ("init_theta", "init_w") if getattr(cfg, k, None) is not None}
+    fresh: dict[str, Any] = {k: None for k in type(cfg).model_fields if k.startswith("init_")
+                             and getattr(cfg, k) is not None and type(cfg).model_fields[k].default is None}
+    if getattr(cfg, "features", None) == "env":  # the environment's own x(s,a): the probe has none
+        fresh["features"] = "obs"
     algo = type(algo)(cfg.model_copy(update=fresh)) if fresh else copy.deepcopy(algo)
+    algo.check_rollouts = False  # the probe's rollouts are independent pieces, not one stream
     discrete = "discrete" in algo.action_spaces
     action_space = gym.spaces.Discrete(2) if discrete else gym.spaces.Box(-1.0, 1.0, (1,))
     spec = EnvSpec("probe", gym.spaces.Box(-1.0, 1.0, (3,)), action_space)

@@ -19,18 +19,18 @@ def optimizer_step(terms: LossTerms, optimizer: torch.optim.Optimizer, max_grad_
     gradient is not finite, *before* the parameters change.
     """
     total = total_loss(terms)
-    if not torch.isfinite(total):
-        bad = [k for k, v in terms.items() if k.startswith("loss_") and not torch.isfinite(v)]
-        raise NonFiniteLossError(f"{', '.join(bad) or 'total loss'} is {total.item()}")
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
     if max_grad_norm is not None:
-        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-        finite = math.isfinite(float(norm))
+        gsize = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     else:
-        finite = not params or math.isfinite(float(torch.stack([p.grad.abs().sum() for p in params]).sum()))
-    if not finite:
+        gsize = torch.stack([p.grad.abs().sum() for p in params]).sum() if params else total.new_zeros(())
+    # one host synchronisation for both checks; the slow path only runs to name what failed
+    if not math.isfinite(float(total.detach() + gsize)):
+        if not torch.isfinite(total):
+            bad = [k for k, v in terms.items() if k.startswith("loss_") and not torch.isfinite(v)]
+            raise NonFiniteLossError(f"{', '.join(bad) or 'total loss'} is {total.item()}")
         raise NonFiniteLossError("a gradient of the total loss is not finite")
     optimizer.step()
 

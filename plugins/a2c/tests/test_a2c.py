@@ -6,13 +6,13 @@ import torch
 from pgzoo_a2c import A2C
 
 from pgzoo.algorithm import Agent
+from pgzoo.engine.population_check import check_population_matches_single_runs
+from pgzoo.engine.trainer import Trainer
 from pgzoo.features import ActionOneHot
 from pgzoo.policies import LinearSoftmaxPolicy
-from pgzoo.population_check import check_population_matches_single_runs
 from pgzoo.registry import get_algorithm
 from pgzoo.rollout import Rollout
 from pgzoo.testing import AlgorithmConformance
-from pgzoo.trainer import Trainer
 from pgzoo.values import ScalarValue
 
 

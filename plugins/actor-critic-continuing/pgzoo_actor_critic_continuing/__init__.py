@@ -84,6 +84,7 @@ class ActorCriticContinuing(TraceAlgorithm):
     summary = "Actor-critic with eligibility traces, average reward (continuing tasks)"
     Config = ActorCriticContinuingConfig
     Loss = ActorCriticContinuingLoss
+    uses_time_index = False  # no γᵗ, no I, traces never reset: t plays no part
     uses_value = True
     action_spaces = ("discrete", "continuous")
     verify_variants = {

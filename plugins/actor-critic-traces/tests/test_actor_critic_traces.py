@@ -51,6 +51,7 @@ def test_traces_reset_at_a_new_episode() -> None:
     algo = ActorCriticTraces(ActorCriticTraces.make_config(overrides={"gamma": 0.5, "lambda_w": 1.0}))
     agent = Agent(LinearSoftmaxPolicy(ActionOneHot(2)), LinearValue(StateTable(torch.eye(2)))).double()
     opt = algo.make_optimizer(agent)
+    algo.check_rollouts = False  # on purpose: a new episode (t = 0) after a step that did not end one
     first = two_step_episode()[0]
     algo.update(agent, opt, first)
     algo.update(agent, opt, first)  # t = 0 again: z^w = x(s0), not γλ x(s0) + x(s0)

@@ -22,7 +22,7 @@ from pgzoo_book_envs.access_control import ACCEPT, optimal_average_reward
 
 def always_accept_reward(steps: int = 100_000, seed: int = 0) -> float:
     """Average reward per step of accepting every customer (simulated)."""
-    from pgzoo.envs import make_env
+    from pgzoo.engine.envs import make_env
 
     env = make_env("AccessControl-v0")
     env.reset(seed=seed)
@@ -55,7 +55,7 @@ def plot(runs: list[dict], gain: float, baseline: float, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from pgzoo.trainer import train
+    from pgzoo.engine.trainer import train
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)

@@ -10,11 +10,13 @@ p of "right", and the start state's value is J(p) = (2p − 4) / (p(1 − p)).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from pgzoo.engine.batched_envs import BatchStep
 from pgzoo.features import ActionOneHot
 
 RIGHT, LEFT = 0, 1
@@ -46,9 +48,7 @@ class ShortCorridorEnv(gym.Env):
 
     @classmethod
     def make_batch(cls, num_envs: int, max_episode_steps: int | None = None) -> Any:
-        """Copies of this environment stepped as one vector (see :mod:`pgzoo.population_envs`)."""
-        from pgzoo_book_envs.short_corridor_batch import ShortCorridorBatch
-
+        """Copies of this environment stepped as one vector (see :mod:`pgzoo.engine.batched_envs`)."""
         return ShortCorridorBatch(num_envs, max_episode_steps)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[int, dict]:
@@ -66,3 +66,40 @@ class ShortCorridorEnv(gym.Env):
         if self.state == GOAL:
             return 0, -1.0, True, False, {}
         return self.state, -1.0, False, False, {}
+
+
+class ShortCorridorBatch:
+    """``num_envs`` copies of ``ShortCorridor-v0`` with its time limit, any subset stepped at once.
+
+    Behaves exactly like the same number of ``gymnasium.make("ShortCorridor-v0")`` copies
+    (the corridor is deterministic, so seeds do not matter).
+    """
+
+    def __init__(self, num_envs: int, max_episode_steps: int | None = None) -> None:
+        self.num_envs, self.max_episode_steps = num_envs, max_episode_steps
+        self.state = np.zeros(num_envs, dtype=np.int64)
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        self.state[:] = 0
+        self.elapsed[:] = 0
+        return self.state.copy()
+
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> BatchStep:
+        state = self.state[idx]
+        move = np.where(np.asarray(actions) == RIGHT, 1, -1)
+        move = np.where(state == 1, -move, move)
+        state = np.maximum(0, state + move)
+        terminated = state == GOAL
+        elapsed = self.elapsed[idx] + 1
+        limit = self.max_episode_steps
+        truncated = elapsed >= limit if limit else np.zeros_like(terminated)
+        final = np.where(terminated, 0, state)
+        done = terminated | truncated
+        obs = np.where(done, 0, final)
+        self.state[idx] = obs
+        self.elapsed[idx] = np.where(done, 0, elapsed)
+        return BatchStep(obs, np.full(len(idx), -1.0), terminated, truncated, final)
+
+    def close(self) -> None:
+        pass

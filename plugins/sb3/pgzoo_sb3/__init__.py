@@ -13,8 +13,12 @@ Hyperparameters use rl-baselines3-zoo's vocabulary: SB3's constructor arguments,
   training statistics frozen (no update, raw rewards);
 * ``lin_X`` strings for ``learning_rate``, ``clip_range`` and ``clip_range_vf``: X decayed
   linearly to 0 over training;
-* ``policy`` (default ``"MlpPolicy"``), ``max_episode_steps`` and ``eval_episodes``
-  (episodes of the final evaluation, default 10).
+* ``policy`` (default ``"MlpPolicy"``), ``max_episode_steps``, ``eval_episodes``
+  (episodes of the final evaluation, default 10) and ``eval_max_steps`` (evaluation episodes
+  are cut after that many steps and counted, as pgzoo's own evaluation does; default 10,000).
+
+SB3 acts in ``Discrete(n)`` with actions 0 … n−1: for a ``Discrete(n, start=k)`` space the
+environment is wrapped so that it receives k … k+n−1.
 
 The module imports Stable-Baselines3 only when a baseline runs, so listing plugins stays fast.
 """
@@ -36,12 +40,13 @@ from tqdm.auto import tqdm
 
 from pgzoo import hookimpl
 from pgzoo.baseline import Baseline
-from pgzoo.envs import make_env
+from pgzoo.config import DEFAULT_EVAL_STEP_CAP
+from pgzoo.engine.envs import make_env
+from pgzoo.engine.evaluation import Scores, play, summarize
+from pgzoo.engine.trainer import EvalSchedule, TrainResult
 from pgzoo.errors import UsageError
-from pgzoo.evaluation import summarize
 from pgzoo.registry import check_env_id
 from pgzoo.seeding import derive_seeds
-from pgzoo.trainer import EvalSchedule, TrainResult
 
 if TYPE_CHECKING:
     from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
@@ -50,7 +55,7 @@ if TYPE_CHECKING:
 SCHEDULED = ("learning_rate", "clip_range", "clip_range_vf")
 """Hyperparameters that accept a ``lin_X`` schedule string."""
 OWN_DEFAULTS: dict[str, Any] = {"n_envs": 1, "normalize": False, "policy": "MlpPolicy", "max_episode_steps": None,
-                                 "eval_episodes": 10}
+                                 "eval_episodes": 10, "eval_max_steps": DEFAULT_EVAL_STEP_CAP}
 """Hyperparameters read by this plugin rather than passed to the SB3 constructor, and their defaults."""
 
 
@@ -88,6 +93,26 @@ class _SeedFirstReset(gym.Wrapper):
         return self.env.reset(seed=seed, options=options)
 
 
+class _StartAtZero(gym.ActionWrapper):
+    """``Discrete(n, start=k)`` seen as ``Discrete(n)``: action a reaches the environment as k + a."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.shift = int(env.action_space.start)
+        self.action_space = gym.spaces.Discrete(int(env.action_space.n))
+
+    def action(self, action: Any) -> np.int64:
+        return np.int64(int(action) + self.shift)
+
+
+def _make_env(env_id: str, max_episode_steps: int | None) -> gym.Env:
+    """:func:`pgzoo.engine.envs.make_env`, with discrete actions shifted to start at 0 for SB3."""
+    env = make_env(env_id, max_episode_steps)
+    if isinstance(env.action_space, gym.spaces.Discrete) and env.action_space.start != 0:
+        env = _StartAtZero(env)
+    return env
+
+
 def _library_versions() -> dict[str, str]:
     out = {}
     for dist in ("stable-baselines3", "torch", "gymnasium", "numpy"):
@@ -105,35 +130,32 @@ def evaluate_sb3(
     deterministic: bool,
     obs_norm: VecNormalize | None = None,
     max_episode_steps: int | None = None,
-) -> list[float]:
+    step_cap: int = DEFAULT_EVAL_STEP_CAP,
+) -> Scores:
     """Total (raw) reward of one episode per seed, acting with ``model``'s policy.
 
     Observations go through ``obs_norm``'s statistics as they are, without updating them.
+    Episodes are cut after ``step_cap`` steps and counted (:func:`pgzoo.engine.evaluation.play`).
     Runs on forked torch, NumPy and Python random streams, so training samples the same
     actions whether or not it is evaluated.
     """
-    env = make_env(env_id, max_episode_steps)
+    env = _make_env(env_id, max_episode_steps)
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     np_state, py_state = np.random.get_state(), random.getstate()
-    returns: list[float] = []
+
+    def choose(obs: Any) -> Any:
+        if obs_norm is not None:
+            obs = obs_norm.normalize_obs(obs)
+        action, _ = model.predict(obs, deterministic=deterministic)
+        return action.item() if discrete else action
+
     try:
         with torch.random.fork_rng(devices=[]):
-            for seed in seeds:
-                obs, _ = env.reset(seed=int(seed))
-                total, done = 0.0, False
-                while not done:
-                    if obs_norm is not None:
-                        obs = obs_norm.normalize_obs(obs)
-                    action, _ = model.predict(obs, deterministic=deterministic)
-                    obs, reward, terminated, truncated, _ = env.step(action.item() if discrete else action)
-                    total += float(reward)
-                    done = terminated or truncated
-                returns.append(total)
+            return play(env, seeds, choose, step_cap)
     finally:
         env.close()
         np.random.set_state(np_state)
         random.setstate(py_state)
-    return returns
 
 
 def _make_callback(run: _Run) -> Any:
@@ -159,16 +181,20 @@ class _Run:
 
     def __init__(self, model: OnPolicyAlgorithm, env_id: str, total_steps: int, schedule: EvalSchedule,
                  seeds: tuple[int, ...], obs_norm: VecNormalize | None, max_episode_steps: int | None,
-                 bar: tqdm) -> None:
+                 bar: tqdm, step_cap: int = DEFAULT_EVAL_STEP_CAP) -> None:
         self.model, self.env_id, self.total_steps, self.schedule = model, env_id, total_steps, schedule
         self.seeds, self.obs_norm, self.max_episode_steps, self.bar = seeds, obs_norm, max_episode_steps, bar
+        self.step_cap, self.capped = step_cap, 0
         self.curve: list[dict[str, float]] = []
         self.episodes: list[dict[str, Any]] = []
         self.next_eval = schedule.every
         self.eval_wall, self.rollouts, self.start = 0.0, 0, time.perf_counter()
 
-    def evaluate(self, seeds: tuple[int, ...], deterministic: bool) -> list[float]:
-        return evaluate_sb3(self.model, self.env_id, seeds, deterministic, self.obs_norm, self.max_episode_steps)
+    def evaluate(self, seeds: tuple[int, ...], deterministic: bool) -> Scores:
+        scores = evaluate_sb3(self.model, self.env_id, seeds, deterministic, self.obs_norm, self.max_episode_steps,
+                              self.step_cap)
+        self.capped += scores.capped
+        return scores
 
     def evaluate_point(self, env_steps: int) -> None:
         t0 = time.perf_counter()
@@ -226,7 +252,7 @@ class SB3Baseline(Baseline):
         set_random_seed(seeds.torch)
 
         def factory(env_seed: int):
-            return lambda: _SeedFirstReset(Monitor(make_env(env_id, max_steps)), env_seed)
+            return lambda: _SeedFirstReset(Monitor(_make_env(env_id, max_steps)), env_seed)
 
         venv = DummyVecEnv([factory(s) for s in seeds.train_envs])
         obs_norm = None
@@ -246,7 +272,7 @@ class SB3Baseline(Baseline):
         bar = tqdm(total=total_steps, unit="step", disable=not progress, desc=f"{self.name} {env_id}",
                    dynamic_ncols=True, mininterval=0.5)
         run = _Run(model, env_id, total_steps, schedule, seeds.eval_envs[: schedule.episodes], obs_norm, max_steps,
-                   bar)
+                   bar, int(own["eval_max_steps"]))
         try:
             model.learn(total_timesteps=total_steps, callback=_make_callback(run))
         finally:
@@ -271,6 +297,7 @@ class SB3Baseline(Baseline):
             "eval_episodes": len(stoch),
             "eval_return_mean": mean, "eval_return_std": std,
             "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
+            "eval_capped_episodes": run.capped, "eval_max_steps": run.step_cap,
             "hyperparams": {**own, **params},
             "library": self.library, "library_versions": _library_versions(),
         }

@@ -6,9 +6,9 @@ import pytest
 from pgzoo_sb3 import SB3A2C, SB3PPO, LinearDecay, parse_schedule
 
 from pgzoo.cli import main
+from pgzoo.engine.trainer import EvalSchedule
 from pgzoo.errors import UsageError
 from pgzoo.registry import get_registry
-from pgzoo.trainer import EvalSchedule
 
 SUMMARY_KEYS = {
     "algorithm", "env_id", "seed", "env_steps", "episodes", "updates", "wall_s", "env_steps_per_s",

@@ -3,7 +3,7 @@
 A folder holds a ``suite.toml`` with ``kind = "book-figure"``: one environment, a number of
 independent runs of a number of episodes each, and the lines of the figure (an algorithm
 with its hyperparameters each). Running it trains every line's runs — as populations
-(:mod:`pgzoo.population`; the lines of one algorithm that differ only in step sizes share
+(:mod:`pgzoo.engine.population`; the lines of one algorithm that differ only in step sizes share
 one population) or, with ``population = false``, one run after another with the trainer —
 and writes into the folder:
 
@@ -17,9 +17,9 @@ or 1 (under p = 0.05 an episode of the corridor exceeds 1000 steps with probabil
 run there (``stopped_at``: the episode, 0 for runs that finished; ``p_final``: p at the stop)
 and its remaining episodes are filled with the cap's return, −``max_episode_steps``, marked
 as capped: what every further episode gives at p = 0 or 1, and a stated assumption otherwise.
-- ``figure.png``, ``table.md`` and ``table.json`` (see :mod:`pgzoo.book_figures_report`).
+- ``figure.png``, ``table.md`` and ``table.json`` (see :mod:`pgzoo.book.figures_report`).
 
-Usage: ``python -m pgzoo.book_figures leaderboards/book-13.1 leaderboards/book-13.2``.
+Usage: ``python -m pgzoo.book.figures leaderboards/book-13.1 leaderboards/book-13.2``.
 """
 
 from __future__ import annotations
@@ -32,60 +32,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch.func import functional_call, vmap
 
-from pgzoo.config import build_config, load_toml
+from pgzoo.book.figure_suite import EXAMPLE_KIND, FigureSuite, Line, load_suite
+from pgzoo.config import load_toml
+from pgzoo.engine.population import Population, PopulationResult
+from pgzoo.engine.trainer import Trainer
 from pgzoo.errors import UsageError
-from pgzoo.population import Population, PopulationResult
 from pgzoo.registry import get_algorithm
 from pgzoo.spaces import encode_obs
-from pgzoo.trainer import Trainer
-
-FIGURE_KIND = "book-figure"
-EXAMPLE_KIND = "book-example"
-
-
-class Line(BaseModel):
-    """One curve of the figure: an algorithm with its hyperparameters."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    label: str
-    algorithm: str
-    hyperparams: dict[str, Any] = Field(default_factory=dict)
-
-
-class FigureSuite(BaseModel):
-    """The contents of a book figure's ``suite.toml``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: str = Field(FIGURE_KIND, pattern=f"^{FIGURE_KIND}$")
-    name: str
-    title: str
-    description: str = ""
-    env: str
-    runs: int = Field(100, ge=1)
-    episodes: int = Field(1000, ge=1)
-    max_episode_steps: int = Field(1000, ge=1, description="cap on episode length, stated in the table")
-    reference: float | None = Field(None, description="dashed line (e.g. v*(s0))")
-    reference_label: str = ""
-    windows: list[tuple[int, int]] = Field(default_factory=list, description="episode ranges (inclusive) for the table")
-    p_after: list[int] = Field(default_factory=list, description="episodes after which to report p(right)")
-    population: bool = Field(True, description="train the runs of a line as one population")
-    lines: list[Line] = Field(min_length=1)
-
-
-def load_suite(folder: str | Path) -> FigureSuite:
-    """Read and validate ``folder/suite.toml`` (a :class:`FigureSuite`)."""
-    return build_config(FigureSuite, load_toml(Path(folder) / "suite.toml"), f"{folder}/suite.toml")
-
-
-def is_book_suite(folder: str | Path) -> bool:
-    """Whether ``folder`` holds a book figure or example (rather than a leaderboard suite)."""
-    path = Path(folder) / "suite.toml"
-    return path.is_file() and load_toml(path).get("kind") in (FIGURE_KIND, EXAMPLE_KIND)
 
 
 def _algorithm(suite: FigureSuite, line: Line, episodes: int) -> Any:
@@ -97,7 +52,7 @@ def _algorithm(suite: FigureSuite, line: Line, episodes: int) -> Any:
 
 def _first_obs(env_id: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The encoded first observation of ``env_id`` (seed 0)."""
-    from pgzoo.envs import make_env
+    from pgzoo.engine.envs import make_env
 
     env = make_env(env_id)
     try:
@@ -168,7 +123,7 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
                 }
         out["wall_s"][algo_name] = time.perf_counter() - start
     out["p_after_episodes"] = p_after
-    out["mode"] = "as one population per algorithm (pgzoo.population)" if use_population else "one run at a time"
+    out["mode"] = "as one population per algorithm (pgzoo.engine.population)" if use_population else "one run at a time"
     return out
 
 
@@ -193,7 +148,7 @@ def load_runs(folder: Path, suite: FigureSuite) -> list[dict[str, np.ndarray]]:
 def reproduce(folder: str | Path, runs: int | None = None, episodes: int | None = None,
               population: bool | None = None, render_only: bool = False, progress: bool = True) -> Path:
     """Run (unless ``render_only``) and render one book-figure folder; return the figure's path."""
-    from pgzoo.book_figures_report import render
+    from pgzoo.book.figures_report import render
 
     folder = Path(folder)
     suite = load_suite(folder)
@@ -208,7 +163,7 @@ def reproduce_any(folder: str | Path, runs: int | None = None, population: bool 
     """Reproduce a book figure or example folder: (its table in Markdown, how many runs it trained)."""
     folder = Path(folder)
     if load_toml(folder / "suite.toml").get("kind") == EXAMPLE_KIND:
-        from pgzoo.book_example import reproduce_example
+        from pgzoo.book.example import reproduce_example
 
         if not (render_only and (folder / "table.md").exists()):
             reproduce_example(folder)
@@ -219,7 +174,7 @@ def reproduce_any(folder: str | Path, runs: int | None = None, population: bool 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pgzoo.book_figures", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m pgzoo.book.figures", description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", help="folders with a book-figure suite.toml")
     parser.add_argument("--runs", type=int, help="override the number of runs (quick looks)")
     parser.add_argument("--episodes", type=int, help="override the number of episodes (quick looks)")

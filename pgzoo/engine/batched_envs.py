@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pgzoo.envs import make_env
+from pgzoo.engine.envs import make_env
 
 
 @dataclass

@@ -7,9 +7,9 @@ from typing import Any
 
 import torch
 
-from pgzoo.population import Population, env_blocker, population_blocker
+from pgzoo.engine.population import Population, env_blocker, population_blocker
+from pgzoo.engine.trainer import Trainer
 from pgzoo.registry import get_registry
-from pgzoo.trainer import Trainer
 
 
 def check_population_matches_single_runs(name: str, env_id: str, overrides: dict[str, Any],
@@ -19,7 +19,7 @@ def check_population_matches_single_runs(name: str, env_id: str, overrides: dict
     Raises ``AssertionError`` unless every member's episodes and final parameters equal (to
     float tolerance) those of its seed trained by :class:`pgzoo.Trainer`. Returns the reason
     instead when the algorithm or the environment cannot be trained as a population (see
-    :func:`pgzoo.population.population_blocker` and :func:`~pgzoo.population.env_blocker`),
+    :func:`pgzoo.engine.population.population_blocker` and :func:`~pgzoo.engine.population.env_blocker`),
     and ``None`` when the check passed.
     """
     cls = get_registry().algorithm(name)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from pgzoo.algorithm import Agent, Algorithm
-from pgzoo.book import BookCase
+from pgzoo.book.case import BookCase
 from pgzoo.engine.schedules import Schedule
 from pgzoo.features import StateActionTable, StateTable
 from pgzoo.policies import LinearSoftmaxPolicy

@@ -5,7 +5,7 @@ configuration with a band of ±1.96 standard errors of that mean, and the dashed
 (v*(s0) for the short corridor). Table: mean total reward over the suite's episode windows,
 mean p(right) after the listed episodes, and the runs that hit the episode-length cap: counted,
 listed, in the "all runs" column and named in the figure's legend, but kept out of the curve
-and the window means (see :mod:`pgzoo.book_figures`).
+and the window means (see :mod:`pgzoo.book.figures`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from pgzoo.book_figures import FigureSuite
+    from pgzoo.book.figure_suite import FigureSuite
 
 COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.envs import EnvBatch
+from pgzoo.engine.evaluation import Scores, evaluate, summarize
 from pgzoo.engine.update import lr_factor, set_lr
-from pgzoo.envs import EnvBatch
 from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
-from pgzoo.evaluation import evaluate, summarize
+from pgzoo.progress import progress_bar
 from pgzoo.rundir import MetricsWriter, save_model, write_json
 from pgzoo.sampling import ActionStream, act, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
@@ -80,11 +80,16 @@ class Trainer:
         self.logger = logger or TrainLogger()  # hooks: on_update, on_episode, on_eval (pgzoo.tblog)
         self.curve: list[dict[str, float]] = []
         self.continuing = False
+        self.eval_capped = 0
+        """Evaluation episodes (at every point and at the end) cut by ``eval_max_steps``."""
 
-    def _evaluate(self, policy: torch.nn.Module, seeds: tuple[int, ...], deterministic: bool) -> list[float]:
+    def _evaluate(self, policy: torch.nn.Module, seeds: tuple[int, ...], deterministic: bool) -> Scores:
         """Episode returns, or for a continuing task average rewards per step over ``eval_steps``."""
-        return evaluate(policy, self.env_id, seeds, deterministic, self.cfg.max_episode_steps,
-                        self.cfg.eval_steps if self.continuing else None)
+        scores = evaluate(policy, self.env_id, seeds, deterministic, self.cfg.max_episode_steps,
+                          self.cfg.eval_steps if self.continuing else None, self.cfg.eval_max_steps,
+                          self.cfg.scale_images)
+        self.eval_capped += scores.capped
+        return scores
 
     def _evaluate_point(self, policy: torch.nn.Module, env_steps: int, seeds: tuple[int, ...]) -> None:
         stoch = self._evaluate(policy, seeds, False)
@@ -108,11 +113,11 @@ class Trainer:
         if self.continuing and cfg.total_episodes:
             envs.close()
             raise UsageError(f"{self.env_id} is a continuing task with no episodes: give a budget in steps")
-        if self.continuing and algo.schedule.episodic:
+        try:
+            agent = algo.build_agent(spec, self.dtype)
+        except UsageError:
             envs.close()
-            raise UsageError(f"'{algo.name}' updates {algo.schedule.describe()} and {self.env_id} is a continuing "
-                             "task whose episodes never end: use an algorithm that updates every n steps")
-        agent = algo.build_agent(spec).to(self.dtype)
+            raise
         optimizer = algo.make_optimizer(agent)
         algo.loss.init_state(agent, cfg.num_envs)
         if self.out_dir:
@@ -125,7 +130,8 @@ class Trainer:
 
         n = cfg.num_envs
         obs_space = spec.observation_space
-        obs = encode_obs(obs_space, envs.reset(seeds.train_envs), self.dtype)
+        scale = cfg.scale_images
+        obs = encode_obs(obs_space, envs.reset(seeds.train_envs), self.dtype, scale)
         stream = ActionStream(seeds.torch, n, draws_per_env(spec.action_space))
         collector = Collector(algo.schedule, 1, n)
         generator = torch.Generator().manual_seed(update_seed(seeds.torch))
@@ -140,9 +146,10 @@ class Trainer:
         if self.schedule:
             self._evaluate_point(agent.policy, 0, curve_seeds)
         env_steps, updates, rollouts, eval_wall, start = 0, 0, 0, 0.0, time.perf_counter()
-        bar = tqdm(total=budget_eps or budget_steps, unit="ep" if budget_eps else "step",
-                   disable=not self.progress, desc=f"{algo.name} {self.env_id}", dynamic_ncols=True,
-                   mininterval=0.5)
+        eval_cpu, start_cpu = 0.0, time.process_time()
+        bar = progress_bar(budget_eps or budget_steps, "ep" if budget_eps else "step", f"{algo.name} {self.env_id}",
+                           self.progress)
+        checking, algo.check_rollouts = algo.check_rollouts, False  # t is built here, by the contract
 
         def learn(rollout: Any) -> None:
             nonlocal updates, rollouts
@@ -169,7 +176,7 @@ class Trainer:
                     to_env_actions(envs.action_space, actions))
                 actions = actions.clone()  # a normal tensor: the loss differentiates ln π(actions|obs)
                 done = terminated | truncated
-                next_obs = encode_obs(obs_space, raw_true_next, self.dtype)
+                next_obs = encode_obs(obs_space, raw_true_next, self.dtype, scale)
                 rew_t = torch.as_tensor(reward * cfg.reward_scale, dtype=self.dtype)
                 term_t, trunc_t = torch.as_tensor(terminated), torch.as_tensor(truncated)
                 env_steps += n
@@ -204,17 +211,20 @@ class Trainer:
                 if done.any():
                     bar.set_postfix(ret=f"{np.mean(recent):.1f}", refresh=False)
                 # S_{t+1} is also the state to act in next, unless an environment was reset
-                obs = next_obs if raw_true_next is raw_next else encode_obs(obs_space, raw_next, self.dtype)
+                obs = next_obs if raw_true_next is raw_next else encode_obs(obs_space, raw_next, self.dtype, scale)
                 if next_eval is not None and env_steps >= next_eval:
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     self._evaluate_point(agent.policy, env_steps, curve_seeds)
                     eval_wall += time.perf_counter() - t0
+                    eval_cpu += time.process_time() - c0
                     next_eval = (env_steps // self.schedule.every + 1) * self.schedule.every
         finally:
+            algo.check_rollouts = checking
             bar.close()
             metrics.close()
             envs.close()
         wall = time.perf_counter() - start - eval_wall
+        cpu = time.process_time() - start_cpu - eval_cpu
         if self.schedule and (not self.curve or self.curve[-1]["env_steps"] != env_steps):
             self._evaluate_point(agent.policy, env_steps, curve_seeds)
 
@@ -226,10 +236,12 @@ class Trainer:
             "algorithm": algo.name, "env_id": self.env_id, "seed": self.seed,
             "env_steps": env_steps, "episodes": len(episodes), "updates": updates, "rollouts": rollouts,
             "wall_s": round(wall, 3), "env_steps_per_s": round(env_steps / max(wall, 1e-9), 1),
+            "cpu_s": round(cpu, 3),
             "train_return_last20": float(np.mean(recent)) if recent else None,
             "eval_episodes": len(eval_returns),
             "eval_return_mean": mean, "eval_return_std": std,
             "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
+            "eval_capped_episodes": self.eval_capped, "eval_max_steps": cfg.eval_max_steps,
         }
         if self.out_dir:
             self._save(agent, optimizer)
@@ -244,11 +256,18 @@ def train(
     overrides: dict[str, Any] | None = None,
     out_dir: str | Path | None = None,
     progress: bool = False,
+    dtype: torch.dtype = torch.float32,
 ) -> TrainResult:
-    """Train an installed algorithm by name (or a configured instance) on ``env_id``."""
+    """Train an installed algorithm by name (or a configured instance) on ``env_id``.
+
+    ``dtype`` is the dtype of the parameters and of every tensor the losses see
+    (``torch.float64`` for results that match the book's updates to ~1e-15).
+    Raises :class:`~pgzoo.errors.UsageError` for an unknown algorithm or environment, a bad
+    config, or an environment the algorithm cannot train on.
+    """
     if isinstance(algorithm, str):
         from pgzoo.registry import get_algorithm
 
         cls = get_algorithm(algorithm)
         algorithm = cls(cls.make_config(env_id, overrides))
-    return Trainer(algorithm, env_id, seed, out_dir, progress).run()
+    return Trainer(algorithm, env_id, seed, out_dir, progress, dtype).run()

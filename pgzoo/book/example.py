@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from pgzoo.config import build_config, load_toml
-from pgzoo.population_envs import EnvList
+from pgzoo.engine.batched_envs import EnvList
 
 OPTIMAL_P = 2 - math.sqrt(2)
 OPTIMAL_VALUE = -(6 + 4 * math.sqrt(2))

@@ -4,14 +4,17 @@ Book experiments average over many independent runs of tiny models. Trained one 
 they spend the machine on per-step Python overhead; here they are one batched computation:
 
 - every parameter carries a leading run dimension ``[R, ...]``;
-- the runs' environments are stepped as one vector (:mod:`pgzoo.population_envs`), each
+- the runs' environments are stepped as one vector (:mod:`pgzoo.engine.batched_envs`), each
   run keeping its own episode boundaries;
 - each update is the algorithm's own :class:`~pgzoo.SurrogateLoss`, evaluated for all runs
   at once with ``torch.func.vmap`` over ``functional_call`` and differentiated per run;
-- each run keeps its own update cadence (a run whose episode has just ended works through
-  its update batches while the others keep collecting), its own optimiser state
-  (:mod:`pgzoo.population_optim`: plain SGD and Adam) and its own random streams (the env
-  seeds of :func:`pgzoo.seeding.derive_seeds` and the action stream of :mod:`pgzoo.sampling`).
+- rollouts are cut by the same :class:`~pgzoo.engine.collector.Collector` as in the trainer,
+  per run; each run keeps its own schedule (a run whose rollout is complete is prepared at its
+  θ_old and works through its update batches while the others keep collecting), its own
+  optimiser state (:mod:`pgzoo.engine.stacked_optim`: plain SGD and Adam, with per-run
+  gradient clipping and step-size schedules) and its own random streams (the env seeds of
+  :func:`pgzoo.seeding.derive_seeds`, the action stream of :mod:`pgzoo.sampling`, the update
+  generator of :func:`pgzoo.seeding.update_seed`).
 
 The contract is equivalence: member r ends with the parameters (to float tolerance) that
 :class:`pgzoo.Trainer` gives for the same seed alone. Members may differ in their step sizes
@@ -26,6 +29,8 @@ and by the conformance test ``test_population_matches_single_runs``):
   calls, if any: buffers, all created by :meth:`SurrogateLoss.init_state` (eligibility
   traces), which the population keeps per run ``[R, ...]``; no parameters of its own, no
   ``.item()`` or data-dependent Python control flow on tensors (``vmap`` runs it);
+- it keeps no state on itself or its loss between updates (:func:`pgzoo.engine.safety.state_leak`);
+- its ``prepare`` and ``update_batches`` run per run (plain PyTorch is fine there);
 - its optimiser is :meth:`Algorithm.make_optimizer`'s plain SGD or Adam;
 - its policy's distributions are ``Categorical`` or ``Normal`` (see :mod:`pgzoo.sampling`).
 """
@@ -42,23 +47,23 @@ import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
-from tqdm.auto import tqdm
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
+from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.envs import make_env
 from pgzoo.engine.safety import state_leak
+from pgzoo.engine.stacked_optim import stacked_optimizer
+from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
-from pgzoo.envs import make_env
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
-from pgzoo.population_envs import make_batched_env
-from pgzoo.population_optim import stacked_optimizer
+from pgzoo.progress import progress_bar
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
 from pgzoo.sampling import CHUNK_STEPS, action_seed, draws_per_env, new_chunk, sample_with
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
-from pgzoo.trainer import TrainingError
 
 EvalHook = Callable[[int, int, Agent], None]
 """``on_eval(run, env_steps, agent)``: called when a run's agent is due for evaluation."""
@@ -313,7 +318,7 @@ class Population:
         with torch.random.fork_rng(devices=[]):
             for algo, seeds in zip(self.algos, self.run_seeds, strict=True):
                 seed_everything(seeds.torch)
-                agent = algo.build_agent(spec).to(self.dtype)
+                agent = algo.build_agent(spec, self.dtype)
                 self.rng_states.append(torch.get_rng_state())
                 agents.append(agent)
                 optimizers.append(algo.make_optimizer(agent))
@@ -339,7 +344,7 @@ class Population:
         # the loss's state between calls (e.g. eligibility traces), one copy per run
         state = {f"loss.{k}": v.detach().unsqueeze(0).repeat(R, *[1] * v.dim())
                  for k, v in agent_loss.loss.named_buffers()}
-        dtype, obs_space = self.dtype, spec.observation_space
+        dtype, obs_space, scale = self.dtype, spec.observation_space, cfg.scale_images
 
         def loss_fn(p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
                     fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -364,7 +369,7 @@ class Population:
         batched_act = vmap(act_fn)
         envs = make_batched_env(self.env_id, R * N, cfg.max_episode_steps)
         raw = envs.reset([s for rs in self.run_seeds for s in rs.train_envs])
-        obs = encode_obs(obs_space, raw, dtype).reshape(R, N, -1)
+        obs = encode_obs(obs_space, raw, dtype, scale).reshape(R, N, -1)
         draws = draws_per_env(spec.action_space)
         gens = [torch.Generator().manual_seed(action_seed(rs.torch)) for rs in self.run_seeds]
         chunks = torch.stack([new_chunk(g, N, draws) for g in gens])
@@ -382,8 +387,8 @@ class Population:
                                                          for k in self.snapshot_episodes}
         snapped = {k: np.zeros(R, dtype=bool) for k in self.snapshot_episodes}
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
-        bar = tqdm(total=R * budget_eps if budget_eps else R * budget_steps, disable=not self.progress,
-                   unit="ep" if budget_eps else "step", desc=f"{algo.name} ×{R}", mininterval=0.5)
+        bar = progress_bar(R * budget_eps if budget_eps else R * budget_steps, "ep" if budget_eps else "step",
+                           f"{algo.name} ×{R}", self.progress)
         every = self.eval_every or 1
         next_eval = np.zeros(R, dtype=np.int64) if self.on_eval is not None else None
         last_eval = np.full(R, -1, dtype=np.int64)
@@ -424,7 +429,7 @@ class Population:
         def record(runs: np.ndarray, env_idx: np.ndarray, step: Any, actions: torch.Tensor) -> None:
             """Bookkeeping for the envs ``env_idx`` of collecting ``runs`` after one step."""
             k = len(runs)
-            next_obs = encode_obs(obs_space, step.final_obs, dtype)
+            next_obs = encode_obs(obs_space, step.final_obs, dtype, scale)
             rew = torch.as_tensor(step.reward * cfg.reward_scale, dtype=dtype)
             term, trunc = torch.as_tensor(step.terminated), torch.as_tensor(step.truncated)
             o = obs[torch.from_numpy(runs)].reshape(k * N, -1)
@@ -442,7 +447,7 @@ class Population:
                 stopped[r] |= self.stop_on_truncation and cut[r][-1]
                 ep_ret[e], ep_len[e] = 0.0, 0
                 ep_count[r] += 1
-            obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype).reshape(k, N, -1)
+            obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(k, N, -1)
 
         try:
             while True:

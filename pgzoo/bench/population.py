@@ -1,7 +1,7 @@
 """The seeds of one bench cell (algorithm × environment × settings) trained as one population.
 
 :func:`run_cell` is the population twin of :func:`pgzoo.bench.task.run_task`: it takes the
-cell's run specs (one per seed, same settings), trains them with :class:`pgzoo.population.
+cell's run specs (one per seed, same settings), trains them with :class:`pgzoo.engine.population.
 Population` and returns one results line per seed, with the same evaluation curve and final
 evaluation the trainer would have produced for that seed alone (same evaluation seeds, same
 torch random state). Wall times in the lines are the population's, shared evenly between its
@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from pgzoo.algorithm import Agent
-from pgzoo.evaluation import evaluate, summarize
-from pgzoo.population import Population, env_blocker, population_blocker
+from pgzoo.config import AlgorithmConfig
+from pgzoo.engine.evaluation import Scores, evaluate, summarize
+from pgzoo.engine.population import Population, env_blocker, population_blocker
 from pgzoo.seeding import Seeds, derive_seeds
 
 
@@ -43,13 +44,13 @@ def can_run_as_population(spec: Any) -> bool:
     return population_refusal(spec) is None
 
 
-def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], max_steps: int | None,
-                   rng_state: torch.Tensor) -> tuple[list[float], list[float]]:
+def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], cfg: AlgorithmConfig,
+                   rng_state: torch.Tensor) -> tuple[Scores, Scores]:
     """Stochastic and greedy evaluation returns, from the random state the trainer evaluates from."""
     with torch.random.fork_rng(devices=[]):
         torch.set_rng_state(rng_state)
-        return (evaluate(agent.policy, env_id, seeds, False, max_steps),
-                evaluate(agent.policy, env_id, seeds, True, max_steps))
+        return tuple(evaluate(agent.policy, env_id, seeds, greedy, cfg.max_episode_steps,
+                              step_cap=cfg.eval_max_steps, scale_images=cfg.scale_images) for greedy in (False, True))
 
 
 def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:
@@ -70,11 +71,13 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
     cfg = algo.config
     seeds: list[Seeds] = [derive_seeds(r.seed, cfg.num_envs, max(cfg.eval_episodes, r.episodes)) for r in runs]
     curves: list[list[dict[str, float]]] = [[] for _ in runs]
+    capped = [0] * len(runs)
     population: Population
 
     def on_eval(r: int, env_steps: int, agent: Agent) -> None:
-        stoch, greedy = _evaluate_both(agent, first.env, seeds[r].eval_envs[: first.episodes],
-                                       cfg.max_episode_steps, population.rng_states[r])
+        stoch, greedy = _evaluate_both(agent, first.env, seeds[r].eval_envs[: first.episodes], cfg,
+                                       population.rng_states[r])
+        capped[r] += stoch.capped + greedy.capped
         curves[r].append({"env_steps": env_steps, "return_mean": summarize(stoch)[0],
                           "return_mean_deterministic": summarize(greedy)[0]})
 
@@ -84,13 +87,13 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
     records = []
     share = result.wall_s / len(runs)
     for r, run in enumerate(runs):
-        stoch, greedy = _evaluate_both(result.agent(r), run.env, seeds[r].eval_envs, cfg.max_episode_steps,
-                                       population.rng_states[r])
+        stoch, greedy = _evaluate_both(result.agent(r), run.env, seeds[r].eval_envs, cfg, population.rng_states[r])
         (mean, std), (gmean, gstd) = summarize(stoch), summarize(greedy)
         steps = int(result.env_steps[r])
         summary = {"env_steps": steps, "wall_s": round(share, 3), "env_steps_per_s": round(steps / max(share, 1e-9), 1),
                    "eval_episodes": len(stoch), "eval_return_mean": mean, "eval_return_std": std,
-                   "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd}
+                   "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
+                   "eval_capped_episodes": capped[r] + stoch.capped + greedy.capped}
         record = run_record(run, summary, curves[r], origin, (time.perf_counter() - start) / len(runs), executor)
         record["population"] = len(runs)
         records.append(record)

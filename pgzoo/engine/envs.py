@@ -1,0 +1,164 @@
+"""Making environments: single, vector or a trainer's batch, with an optional cap on episode length.
+
+Every environment pgzoo steps comes from :func:`make_env`, wrapped in :class:`CheckedEnv`: the
+one place where what an environment hands back is checked against gymnasium's API and its
+own declared spaces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+
+from pgzoo.errors import EnvContractError, UsageError
+from pgzoo.registry import check_env_id
+
+
+def make_env(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
+    """``gymnasium.make`` with plugins loaded, a one-line error for unknown ids, and every
+    reset and step checked by :class:`CheckedEnv` (which replaces gymnasium's passive checker,
+    whose warnings would only precede its one-line error)."""
+    check_env_id(env_id)
+    kwargs.setdefault("disable_env_checker", True)
+    try:
+        return CheckedEnv(gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs), env_id)
+    except gym.error.Error as e:
+        raise UsageError(f"cannot make environment '{env_id}': {e}") from None
+
+
+def _describe(value: Any) -> str:
+    text = repr(value).replace("\n", " ")
+    text = text if len(text) <= 60 else text[:57] + "..."
+    shape = np.shape(value) if isinstance(value, np.ndarray | list | tuple) else None
+    return f"{type(value).__name__} {text}" + (f" of shape {shape}" if shape else "")
+
+
+class CheckedEnv(gym.Wrapper):
+    """Checks every ``reset`` and ``step`` against gymnasium's API (≥ 0.26) and the spaces.
+
+    ``reset`` must return ``(observation, info)`` and ``step`` the 5-tuple ``(observation,
+    reward, terminated, truncated, info)``; an observation must have the observation space's
+    shape (a Discrete one: an integer in its range); the reward must be a finite scalar (a
+    NumPy scalar or a one-element array is turned into a Python float); ``terminated`` and
+    ``truncated`` must be scalar booleans. Anything else raises :class:`EnvContractError`, one
+    line naming the environment, the call and what is wrong. The checks cost a few
+    comparisons per step (no copies), so training speed does not change measurably.
+    """
+
+    def __init__(self, env: gym.Env, env_id: str) -> None:
+        super().__init__(env)
+        self.env_id = env_id
+        space = env.observation_space
+        self._discrete = space if isinstance(space, gym.spaces.Discrete) else None
+        self._obs_shape = space.shape
+        self._episode_step = 0
+
+    def _fail(self, call: str, what: str) -> EnvContractError:
+        return EnvContractError(f"environment '{self.env_id}': {call} {what}")
+
+    def _check_obs(self, obs: Any, call: str) -> None:
+        d = self._discrete
+        if d is not None:
+            if not (isinstance(obs, int | np.integer) or (isinstance(obs, np.ndarray) and obs.shape == ()
+                                                          and obs.dtype.kind in "iu")) \
+                    or not d.start <= int(obs) < d.start + d.n:
+                raise self._fail(call, f"returned the observation {_describe(obs)}, not in its observation space {d}")
+        elif np.shape(obs) != self._obs_shape:
+            raise self._fail(call, f"returned an observation of shape {np.shape(obs)}; its observation space "
+                                   f"{self.observation_space} has shape {self._obs_shape}")
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
+        out = self.env.reset(seed=seed, options=options)
+        if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
+            raise self._fail("reset()", f"returned {_describe(out)}, not (observation, info) as gymnasium's API "
+                                        f"(>= 0.26) has it; is it written for the old gym API?")
+        self._check_obs(out[0], "reset()")
+        self._episode_step = 0
+        return out
+
+    def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
+        out = self.env.step(action)
+        self._episode_step += 1
+        call = f"step() (step {self._episode_step} of an episode)"
+        if type(out) is not tuple or len(out) != 5:
+            n = f"a {len(out)}-tuple" if type(out) is tuple else _describe(out)
+            raise self._fail(call, f"returned {n}, not (observation, reward, terminated, truncated, info) as "
+                                   f"gymnasium's API (>= 0.26) has it; is it written for the old gym API?")
+        obs, reward, terminated, truncated, info = out
+        if type(reward) is not float:
+            reward = self._scalar_reward(reward, call)
+        if not math.isfinite(reward):
+            raise self._fail(call, f"returned the reward {reward}; a reward must be finite")
+        if type(terminated) is not bool:
+            terminated = self._flag(terminated, "terminated", call)
+        if type(truncated) is not bool:
+            truncated = self._flag(truncated, "truncated", call)
+        self._check_obs(obs, call)
+        return obs, reward, terminated, truncated, info
+
+    def _scalar_reward(self, reward: Any, call: str) -> float:
+        if isinstance(reward, int | np.integer | np.floating) and not isinstance(reward, bool):
+            return float(reward)
+        if isinstance(reward, np.ndarray) and reward.size == 1 and reward.dtype.kind in "iuf":
+            return float(reward.reshape(()))
+        raise self._fail(call, f"returned the reward {_describe(reward)}; a reward must be a finite scalar")
+
+    def _flag(self, value: Any, name: str, call: str) -> bool:
+        if isinstance(value, np.bool_ | np.ndarray) and np.shape(value) == () and value.dtype == bool:
+            return bool(value)
+        raise self._fail(call, f"returned {name} = {_describe(value)}; it must be a bool")
+
+
+class EnvBatch:
+    """``num_envs`` copies of an environment, stepped one after another in this process.
+
+    What the trainer steps: the semantics of gymnasium's ``SyncVectorEnv`` with
+    ``AutoresetMode.SAME_STEP`` (an environment whose episode ends is reset in the same step,
+    the same calls to each environment's ``reset`` and ``step`` in the same order), without its
+    generic batching of spaces and infos. :meth:`step` returns the observations to act on next
+    and, separately, the true next observations S_{t+1} (the final observation where an
+    episode ended; the same array object when none did).
+    """
+
+    def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None) -> None:
+        self.envs = [make_env(env_id, max_episode_steps) for _ in range(num_envs)]
+        self.num_envs = num_envs
+        self.observation_space = self.envs[0].observation_space
+        self.action_space = self.envs[0].action_space
+        self._obs_dtype = self.observation_space.dtype
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        """Reset environment ``i`` with ``seeds[i]``; the stacked first observations."""
+        return np.array([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)],
+                        dtype=self._obs_dtype)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Step every environment with its action: (next observations to act on, true next
+        observations S_{t+1}, rewards, terminated, truncated)."""
+        nxt, rewards, terminated, truncated = [], [], [], []
+        final: list | None = None
+        for env, action in zip(self.envs, actions, strict=True):
+            obs, reward, term, trunc, _ = env.step(action)
+            rewards.append(reward)
+            terminated.append(term)
+            truncated.append(trunc)
+            if term or trunc:
+                final = final if final is not None else list(nxt)
+                final.append(obs)
+                obs, _ = env.reset()
+            elif final is not None:
+                final.append(obs)
+            nxt.append(obs)
+        next_obs = np.array(nxt, dtype=self._obs_dtype)
+        true_next = next_obs if final is None else np.array(final, dtype=self._obs_dtype)
+        return (next_obs, true_next, np.array(rewards, dtype=np.float64), np.array(terminated, dtype=bool),
+                np.array(truncated, dtype=bool))
+
+    def close(self) -> None:
+        """Close every environment."""
+        for env in self.envs:
+            env.close()
