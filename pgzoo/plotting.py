@@ -31,13 +31,13 @@ def pyplot() -> Any:
 def palette() -> list[str]:
     """Distinct colour-blind-safe colours: seaborn's ``colorblind`` palette (the one rliable's
     figures use), ordered so that the first six are far apart (blue, orange, green, pink, sky
-    blue, vermilion; grey, tan, yellow and light pink after them), or matplotlib's six-colour
-    version of it without seaborn."""
+    blue, vermilion; then tan, yellow, light pink, and grey, the colour of context lines, last),
+    or matplotlib's six-colour version of it without seaborn."""
     try:
         import seaborn
 
         colours = seaborn.color_palette("colorblind").as_hex()
-        return [colours[i] for i in (0, 1, 2, 4, 9, 3, 7, 5, 8, 6)]
+        return [colours[i] for i in (0, 1, 2, 4, 9, 3, 5, 8, 6, 7)]
     except ImportError:
         import matplotlib.style
 
