@@ -319,13 +319,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("plot", help="draw the training curves of pgzoo train runs (from their metrics.csv)")
-    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by pgzoo train")
     s.add_argument("-o", "--output", default="curves.png", metavar="FILE.png", help="default curves.png")
     s.add_argument("--window", type=int, default=20, help="moving average over this many episodes (default 20)")
     s.set_defaults(func=cmd_plot)
 
     s = sub.add_parser("tune", help="search hyperparameters with Optuna (study in a database; resumable)")
-    s.add_argument("algorithm")
+    s.add_argument("algorithm", help="an installed algorithm (pgzoo list)")
     s.add_argument("--env", required=True, help="gymnasium environment id")
     s.add_argument("--trials", type=int, default=20,
                    help="finished trials the study should have (a resumed or shared study counts what it has)")
