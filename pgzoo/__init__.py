@@ -5,7 +5,7 @@ Core interfaces: :class:`Policy`, :class:`Rollout`, :class:`SurrogateLoss`, and 
 """
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
-from pgzoo.config import AlgorithmConfig, CriticConfig, MonteCarloConfig
+from pgzoo.config import AlgorithmConfig, CriticConfig, MonteCarloConfig, tunable
 from pgzoo.engine.trainer import Trainer, train
 from pgzoo.hookspecs import hookimpl
 from pgzoo.losses import LossTerms, SurrogateLoss, direction_loss, entropy_bonus, surrogate, total_loss
@@ -22,5 +22,5 @@ __all__ = [
     "LinearValue", "LossTerms", "MLPCategoricalPolicy", "MLPValue", "MonteCarloAlgorithm",
     "MonteCarloConfig", "Policy", "Rollout", "ScalarValue", "SurrogateLoss", "Trainer",
     "ValueFunction", "direction_loss", "entropy_bonus", "get_algorithm", "get_registry",
-    "hookimpl", "surrogate", "total_loss", "train",
+    "hookimpl", "surrogate", "total_loss", "train", "tunable",
 ]

@@ -89,18 +89,27 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from pgzoo.engine.trainer import Trainer
+    from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import check_env_id
+    from pgzoo.tblog import TensorBoardLogger, TrainLogger
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
+    if args.eval_every is not None and args.eval_every < 1:
+        raise UsageError(f"--eval-every must be at least 1 env step (got {args.eval_every})")
     torch.set_num_threads(args.threads)
     cls = _registry().algorithm(args.algorithm)
     check_env_id(args.env)
     values = _config_values(args)
     config = cls.make_config(args.env, values)
     out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
-    result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet).run()
+    schedule = EvalSchedule(args.eval_every, config.eval_episodes) if args.eval_every else None
+    logger = (TensorBoardLogger(args.tensorboard, out.name, config={"algorithm": args.algorithm, "env_id": args.env,
+                                "seed": args.seed, "config": config.model_dump(mode="json")})
+              if args.tensorboard else TrainLogger())
+    with logger:
+        result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet, schedule=schedule,
+                         logger=logger).run()
     s = result.summary
     print(f"{args.algorithm} on {args.env} (seed {args.seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
           f"in {s['wall_s']:.1f} s; evaluation return {s['eval_return_mean']:.2f} ± {s['eval_return_std']:.2f} "
@@ -142,6 +151,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the stochastic policy's actions: the same command, the same numbers
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
                        cfg.eval_steps if spec.continuing else None, cfg.eval_max_steps, cfg.scale_images)
+    if args.video:  # the same episodes again (same seeds, same random stream), rendered
+        from pgzoo.video import record_video
+
+        torch.manual_seed(args.seed)
+        record_video(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps, args.video,
+                     continuing_steps=cfg.eval_steps if spec.continuing else None, step_cap=cfg.eval_max_steps,
+                     scale_images=cfg.scale_images)
+        print(f"pgzoo eval: wrote {len(seeds)} episodes to {args.video}", file=sys.stderr)
     mean, std = summarize(returns)
     mode = "greedy" if args.deterministic else f"stochastic (--seed {args.seed})"
     if args.json:
@@ -152,6 +169,49 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{meta['algorithm']} on {meta['env_id']}: {mode} evaluation return {mean:.2f} ± {std:.2f} "
               f"over {len(returns)} episodes")
     _say_capped("eval", returns.capped, cfg.eval_max_steps)
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from pgzoo.plotting import plot_runs
+
+    out = plot_runs(args.run_dirs, args.output, args.window)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import torch
+
+    from pgzoo.registry import check_env_id
+    from pgzoo.tune import TuneSettings, parse_params, search_space, tune
+
+    for flag, value in (("--trials", args.trials), ("--eval-episodes", args.eval_episodes)):
+        if value < (0 if flag == "--trials" else 1):
+            raise UsageError(f"{flag} must be at least {0 if flag == '--trials' else 1} (got {value})")
+    torch.set_num_threads(1)
+    cls = _registry().algorithm(args.algorithm)
+    check_env_id(args.env)
+    overrides = _config_values(args)
+    config = cls.make_config(args.env, overrides)  # the fixed settings must validate on their own
+    if config.total_episodes:
+        raise UsageError("pgzoo tune needs a budget in env steps (--steps), not episodes")
+    every = args.eval_every or max(1, config.total_steps // 5)
+    if every < 1:
+        raise UsageError(f"--eval-every must be at least 1 env step (got {every})")
+    space = search_space(cls.Config, parse_params(args.params), set(overrides) - {"total_steps"})
+    settings = TuneSettings(args.algorithm, args.env, overrides, space, every, args.eval_episodes,
+                            args.objective, args.score)
+    study_name = args.study or f"{args.algorithm}-{args.env}"
+    out = Path(args.out) if args.out else Path(f"tune-{study_name}")
+    study = tune(settings, args.trials, args.storage, study_name, out, args.sampler_seed, progress=not args.quiet)
+    complete = [t for t in study.trials if t.value is not None]
+    if complete:
+        best = study.best_trial
+        print(f"best of {len(complete)} completed trials: trial {best.number}, value {best.value:.2f}: "
+              + ", ".join(f"{k}={v}" for k, v in best.params.items()) + f" -> {out / 'best.toml'}")
+    else:
+        print(f"no completed trial yet; report in {out / 'report.md'}")
     return 0
 
 
@@ -241,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for small models)")
+    s.add_argument("--tensorboard", metavar="DIR",
+                   help="write TensorBoard event files to DIR/<run directory name> (tensorboard --logdir DIR)")
+    s.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help="evaluate every STEPS env steps (eval_episodes episodes, both policies; logged to TensorBoard)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")
@@ -251,7 +315,41 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the stochastic policy's action sampling (default 0); the environments' seeds "
                         "come from the run's seed")
     s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--video", metavar="OUT.mp4", help="also record the evaluation episodes to one MP4 file")
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser("plot", help="draw the training curves of pgzoo train runs (from their metrics.csv)")
+    s.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories written by pgzoo train")
+    s.add_argument("-o", "--output", default="curves.png", metavar="FILE.png", help="default curves.png")
+    s.add_argument("--window", type=int, default=20, help="moving average over this many episodes (default 20)")
+    s.set_defaults(func=cmd_plot)
+
+    s = sub.add_parser("tune", help="search hyperparameters with Optuna (study in a database; resumable)")
+    s.add_argument("algorithm", help="an installed algorithm (pgzoo list)")
+    s.add_argument("--env", required=True, help="gymnasium environment id")
+    s.add_argument("--trials", type=int, default=20,
+                   help="finished trials the study should have (a resumed or shared study counts what it has)")
+    s.add_argument("--storage", default="sqlite:///tune.db", metavar="URL",
+                   help="Optuna RDB storage URL (default sqlite:///tune.db in the current folder)")
+    s.add_argument("--study", metavar="NAME", help="study name (default ALGO-ENV)")
+    s.add_argument("--params", metavar="KEY,...",
+                   help="settings to search (default: every config field with a search range, "
+                        "less those --set/--config fix)")
+    s.add_argument("--steps", type=int, help="budget of each trial in env steps (default: the config's total_steps)")
+    s.add_argument("--episodes", type=int, help=argparse.SUPPRESS)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a config value (repeatable)")
+    s.add_argument("--config", metavar="FILE.toml", help="fixed config values from a TOML file")
+    s.add_argument("--eval-every", type=int, metavar="STEPS", help="evaluate (and maybe prune) every STEPS env steps "
+                   "(default: a fifth of the budget)")
+    s.add_argument("--eval-episodes", type=int, default=10, help="episodes per evaluation (default 10)")
+    s.add_argument("--objective", choices=("final", "auc"), default="final",
+                   help="final evaluation return, or mean evaluation return over training (default final)")
+    s.add_argument("--score", choices=("deterministic", "stochastic"), default="deterministic",
+                   help="which policy's evaluation return (default deterministic, as the leaderboards)")
+    s.add_argument("--out", metavar="DIR", help="where best.toml, report.md, importances.png go (default tune-STUDY)")
+    s.add_argument("--sampler-seed", type=int, metavar="N", help="seed of the TPE sampler (default: random)")
+    s.add_argument("--quiet", action="store_true", help="no line per finished trial")
+    s.set_defaults(func=cmd_tune)
 
     s = sub.add_parser("verify", help="check that one SGD step on each loss equals the book's update")
     s.add_argument("algorithms", nargs="*", metavar="ALGO", help="algorithms to check (default: every installed one)")

@@ -15,6 +15,30 @@ DEFAULT_EVAL_STEP_CAP = 10_000
 """Steps after which an evaluation episode is cut and counted as capped (``eval_max_steps``)."""
 
 
+TUNE_KEY = "tune"
+"""The key of a field's ``json_schema_extra`` that holds its search range for ``pgzoo tune``."""
+
+
+def tunable(
+    low: float | None = None, high: float | None = None, *, log: bool = False, choices: tuple[Any, ...] | None = None
+) -> dict[str, Any]:
+    """A field's search range for ``pgzoo tune``, to pass as ``Field(..., json_schema_extra=tunable(...))``.
+
+    Either a numeric range ``[low, high]`` (sampled on a log scale with ``log=True``; integers
+    for an ``int`` field) or a tuple of ``choices`` (bool, int, float or str). A plugin's config
+    field declared this way is tuned by ``pgzoo tune`` with no further code.
+
+    Raises ValueError for a range that is empty, or log-scaled with ``low <= 0``.
+    """
+    if choices is not None:
+        if low is not None or high is not None or not choices:
+            raise ValueError("give either choices or low and high")
+        return {TUNE_KEY: {"choices": list(choices)}}
+    if low is None or high is None or not low < high or (log and low <= 0):
+        raise ValueError(f"bad search range [{low}, {high}] (log={log})")
+    return {TUNE_KEY: {"low": low, "high": high, "log": log}}
+
+
 class AlgorithmConfig(BaseModel):
     """Settings shared by every algorithm. Unknown keys are rejected.
 
@@ -26,9 +50,12 @@ class AlgorithmConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount γ")
-    alpha_theta: float = Field(2**-10, gt=0.0, le=1.0, description="policy step size α^θ")
-    optimizer: Literal["sgd", "adam"] = Field("sgd", description="plain SGD (the book) or Adam")
+    gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount γ",
+                          json_schema_extra=tunable(choices=(0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)))
+    alpha_theta: float = Field(2**-10, gt=0.0, le=1.0, description="policy step size α^θ",
+                                json_schema_extra=tunable(1e-5, 1e-1, log=True))
+    optimizer: Literal["sgd", "adam"] = Field("sgd", description="plain SGD (the book) or Adam",
+                                              json_schema_extra=tunable(choices=("sgd", "adam")))
     policy: Literal["linear", "mlp"] = Field("linear", description="linear soft-max or MLP policy")
     features: Literal["auto", "env", "obs"] = Field(
         "auto", description="x(s,a) of a linear policy: the env's own, per-action obs, or auto"
@@ -44,11 +71,15 @@ class AlgorithmConfig(BaseModel):
     init_log_std: float = Field(0.0, ge=-10.0, le=5.0, description="initial ln σ of a Gaussian policy")
     min_std: float = Field(1e-3, gt=0.0, description="floor of σ of a Gaussian policy")
     reward_scale: float = Field(
-        1.0, gt=0.0, description="rewards are multiplied by this before learning (reported returns stay raw)"
+        1.0, gt=0.0, description="rewards are multiplied by this before learning (reported returns stay raw)",
+        json_schema_extra=tunable(1e-2, 1.0, log=True),
     )
-    entropy_coef: float = Field(0.0, ge=0.0, description="entropy bonus (0: none, as in the book)")
-    discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book")
-    num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together")
+    entropy_coef: float = Field(0.0, ge=0.0, description="entropy bonus (0: none, as in the book)",
+                                 json_schema_extra=tunable(0.0, 0.02))
+    discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book",
+                                  json_schema_extra=tunable(choices=(True, False)))
+    num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together",
+                          json_schema_extra=tunable(choices=(1, 2, 4, 8, 16)))
     max_episode_steps: int | None = Field(None, ge=1, description="cap on episode length")
     total_steps: int = Field(100_000, ge=1, description="training budget in env steps")
     total_episodes: int | None = Field(None, ge=1, description="budget in episodes (wins over steps)")
@@ -89,7 +120,8 @@ class AlgorithmConfig(BaseModel):
 class CriticConfig(AlgorithmConfig):
     """Settings of algorithms that also learn a state-value function v̂(s,w)."""
 
-    alpha_w: float = Field(2**-6, gt=0.0, le=1.0, description="value step size α^w")
+    alpha_w: float = Field(2**-6, gt=0.0, le=1.0, description="value step size α^w",
+                            json_schema_extra=tunable(1e-5, 1e-1, log=True))
     value: Literal["scalar", "linear", "mlp"] = Field("linear", description="v̂ = w, wᵀx(s), or MLP")
     init_w: tuple[float, ...] | None = Field(None, description="initial w of a scalar or linear v̂")
 

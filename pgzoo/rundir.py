@@ -40,6 +40,26 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return config, state
 
 
+def read_metrics(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """A run's ``config.json`` and its ``metrics.csv`` as columns (``env_steps``, ``return``, ...).
+
+    Works on a run still training (the rows so far). Raises :class:`UsageError` if ``run_dir``
+    is not a run directory or its ``metrics.csv`` is unreadable.
+    """
+    d = Path(run_dir)
+    try:
+        config = json.loads((d / "config.json").read_text())
+        with open(d / "metrics.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError as e:
+        raise UsageError(f"{d} is not a pgzoo run directory (missing {Path(e.filename).name})") from None
+    try:
+        columns = {k: [float(r[k]) for r in rows] for k in METRIC_FIELDS}
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageError(f"{d / 'metrics.csv'}: unreadable row ({e})") from None
+    return config, columns
+
+
 class MetricsWriter:
     """Appends one CSV row per finished episode, flushed as it goes."""
 

@@ -64,6 +64,7 @@ def build_grid(suite: Suite, registry: Registry, only: list[str] | None = None,
     if seeds and seeds > len(suite.seeds):
         seed_list = suite.seeds + [max(suite.seeds) + 1 + i for i in range(seeds - len(suite.seeds))]
     grid = Grid([])
+    tensorboard = str(suite.tensorboard_dir) if suite.tensorboard_dir else None
     kinds: dict[str, str] = {}
     for name in names:
         plugin = suite.plugin(name)
@@ -83,5 +84,6 @@ def build_grid(suite: Suite, registry: Registry, only: list[str] | None = None,
             config, settings = _resolve(suite, registry, name, kind, env_id)
             for seed in seed_list:
                 grid.runs.append(RunSpec(name, kind, env_id, seed, entry.steps, protocol.every, protocol.episodes,
-                                         suite.hyperparams(name, env_id), config, suite.plugin(name), settings))
+                                         suite.hyperparams(name, env_id), config, suite.plugin(name), settings,
+                                         tensorboard))
     return grid

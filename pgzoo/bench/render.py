@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from pgzoo import plotting
 from pgzoo.bench import stats
 from pgzoo.bench.board import Board, curve_key
 
@@ -134,45 +135,85 @@ def as_json(board: Board) -> dict[str, Any]:
     }
 
 
-def plot_curves(board: Board, path: Path) -> None:
-    """``curves.png``: per environment, each algorithm's mean evaluation curve with a 95% CI band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _iqm_curves(board: Board, env_id: str) -> tuple[np.ndarray, dict[str, tuple[int, np.ndarray, np.ndarray,
+                                                                                    np.ndarray]]]:
+    """The evaluation grid of ``env_id`` and, per algorithm with runs, (seeds, IQM, low, high) on it."""
     suite = board.suite
-    envs = list(suite.model.envs)
-    fig, axes = plt.subplots(1, len(envs), figsize=(6.2 * len(envs), 4.4), squeeze=False)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    budget, every = suite.model.envs[env_id].steps, suite.protocol(env_id).every
+    grid = np.unique(np.append(np.arange(0, budget + 1, every), budget)).astype(np.float64)
     key = curve_key(suite.model.score)
-    for ax, env_id in zip(axes[0], envs, strict=True):
-        budget, every = suite.model.envs[env_id].steps, suite.protocol(env_id).every
-        grid = np.unique(np.append(np.arange(0, budget + 1, every), budget)).astype(np.float64)
-        for i, algorithm in enumerate(suite.model.algorithms):
-            runs = board.runs.get((algorithm, env_id))
-            if not runs:
-                continue
+    out = {}
+    for algorithm in suite.model.algorithms:
+        runs = board.runs.get((algorithm, env_id))
+        if runs:
             curves = np.array([np.interp(grid, [p["env_steps"] for p in r["curve"]], [p[key] for p in r["curve"]])
                                for r in runs])
-            mean, low, high = stats.curve_band(curves, reps=min(suite.model.bootstrap_reps, 1000))
-            color = colors[i % len(colors)]
-            ax.plot(grid, mean, color=color, label=f"{algorithm} ({len(runs)} seeds)", linewidth=1.8)
-            ax.fill_between(grid, low, high, color=color, alpha=0.18, linewidth=0)
-        if board.thresholds.get(env_id) is not None:
-            ax.axhline(board.thresholds[env_id], color="black", linestyle="--", linewidth=0.9, label="reward threshold")
-        if env_id in board.random_scores:
-            ax.axhline(board.random_scores[env_id], color="gray", linestyle=":", linewidth=0.9, label="random policy")
-        ax.set_title(f"{env_id} ({suite.model.score} policy)")
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("evaluation return (mean, 95% CI)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+            out[algorithm] = (len(runs), *stats.iqm_curve_band(curves, reps=min(suite.model.bootstrap_reps, 1000)))
+    return grid, out
+
+
+def _references(ax: Any, board: Board, env_id: str) -> None:
+    if board.thresholds.get(env_id) is not None:
+        ax.axhline(board.thresholds[env_id], color="black", linestyle="--", linewidth=0.9, label="reward threshold")
+    if env_id in board.random_scores:
+        ax.axhline(board.random_scores[env_id], color="0.45", linestyle=":", linewidth=1.0, label="random policy")
+    ax.grid(alpha=0.3)
+
+
+def plot_curves(board: Board, path: Path) -> tuple[int, int]:
+    """``curves.png``: per environment, each algorithm's IQM evaluation curve over seeds with its
+    95% stratified-bootstrap band (rliable's conventions), colour-blind-safe colours, the legend
+    under the axes. With more than four algorithms (or ``curves = "panels"``), one small panel
+    per algorithm and environment, the other algorithms' IQM curves in grey behind it.
+    Returns the panel grid's (rows, columns)."""
+    suite = board.suite
+    envs = list(suite.model.envs)
+    algorithms = list(suite.model.algorithms)
+    styles = {a: plotting.style(i) for i, a in enumerate(algorithms)}
+    panels = suite.model.curves == "panels" or (suite.model.curves == "auto" and len(algorithms) > 4)
+    plt = plotting.pyplot()
+    ylabel = f"evaluation return\n({suite.model.score} policy; IQM, 95% CI)"
+    data = {env_id: _iqm_curves(board, env_id) for env_id in envs}
+    if not panels:
+        fig, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.6), squeeze=False)
+        for ax, env_id in zip(axes[0], envs, strict=True):
+            grid, curves = data[env_id]
+            for algorithm, (n, iqm, low, high) in curves.items():
+                plotting.band(ax, grid, iqm, low, high, f"{algorithm} ({n} seeds)", styles[algorithm], alpha=0.15)
+            _references(ax, board, env_id)
+            ax.set_title(env_id)
+            plotting.steps_axis(ax)
+            ax.set_xlabel("env steps")
+            ax.set_ylabel(ylabel)
+        plotting.legend_below(fig, list(axes[0]))
+        plotting.save(fig, path)
+        return axes.shape
+    shown = [a for a in algorithms if any(a in data[e][1] for e in envs)] or algorithms
+    fig, axes = plt.subplots(len(envs), len(shown), figsize=(2.6 * len(shown) + 0.8, 2.5 * len(envs) + 0.9),
+                             squeeze=False, sharex="row", sharey="row")
+    for row, env_id in enumerate(envs):
+        grid, curves = data[env_id]
+        for col, algorithm in enumerate(shown):
+            ax = axes[row][col]
+            for other, (_, iqm, _, _) in curves.items():
+                if other != algorithm:
+                    ax.plot(grid, iqm, color="0.75", linewidth=0.9, label="other algorithms (IQM)")
+            if algorithm in curves:
+                n, iqm, low, high = curves[algorithm]
+                plotting.band(ax, grid, iqm, low, high, "_nolegend_", styles[algorithm], alpha=0.25)
+                ax.text(0.98, 0.04, f"{n} seeds", transform=ax.transAxes, ha="right", fontsize=7, color="0.3")
+            _references(ax, board, env_id)
+            ax.tick_params(labelsize=7)
+            plotting.steps_axis(ax)
+            if row == 0:
+                ax.set_title(algorithm, fontsize=9, color=styles[algorithm]["color"])
+            if col == 0:
+                ax.set_ylabel(f"{env_id}\n{ylabel}", fontsize=7)
+            if row == len(envs) - 1:
+                ax.set_xlabel("env steps", fontsize=8)
+    plotting.legend_below(fig, list(axes.flat))
+    plotting.save(fig, path)
+    return axes.shape
 
 
 def write_leaderboard(board: Board, folder: Path) -> str:

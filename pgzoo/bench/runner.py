@@ -117,6 +117,7 @@ def run_bench(
     try:
         if todo:
             use_population = suite.model.population if population is None else population
+            use_population = use_population and not suite.model.tensorboard  # every run logs its own updates
             for outcome in runner.run(group_cells(todo, use_population), bar.set_running):
                 if outcome.record is not None:
                     append_line(results_path, outcome.record)

@@ -98,6 +98,26 @@ def curve_band(
     return point, interval[0], interval[1]
 
 
+def iqm_curve_band(
+    curves: np.ndarray, reps: int = DEFAULT_REPS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IQM over runs of ``curves`` (runs x points) at every point, with rliable's 95%
+    stratified-bootstrap band: each replication resamples whole runs (the same runs at every
+    point), as rliable's sample-efficiency curves do. Returns (iqm, low, high), each of length points."""
+    from scipy.stats import trim_mean
+
+    curves = np.asarray(curves, dtype=np.float64)
+
+    def per_point(x: np.ndarray) -> np.ndarray:  # rliable's aggregate_iqm at each point
+        return trim_mean(x.reshape(-1, x.shape[-1]), 0.25, axis=0)
+
+    point = per_point(curves)
+    if curves.shape[0] < 2:
+        return point, point, point
+    _, interval = _interval(curves[:, None, :], per_point, reps, seed)
+    return point, interval[0], interval[1]
+
+
 def area_under_curve(steps: Sequence[float], returns: Sequence[float], budget: float | None = None) -> float:
     """Trapezoidal area under the evaluation curve divided by the steps it spans (``budget`` if
     given): the average evaluation return over training, in return units."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +46,8 @@ class AlgorithmEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     plugin: str | None = Field(None, description="registered algorithm or baseline name (default: the key)")
+    config: str | None = Field(None, description="a TOML file of settings (e.g. pgzoo tune's best.toml), relative "
+                                                 "to the suite's folder; hyperparams and envs override it")
     hyperparams: dict[str, Any] = Field(default_factory=dict, description="for every environment")
     envs: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per-environment hyperparameters")
     optional: bool = Field(False, description="skip with a note (instead of an error) when not installed")
@@ -67,6 +69,12 @@ class SuiteModel(BaseModel):
     bootstrap_reps: int = Field(2000, ge=100, description="stratified-bootstrap replications")
     tuning: str = Field("", description="what was tuned, and how (printed in the leaderboard)")
     population: bool = Field(True, description="train the seeds of a cell as one population where the algorithm can")
+    curves: Literal["auto", "overlay", "panels"] = Field(
+        "auto", description="curves.png: all algorithms on one plot per environment, or one small panel per "
+                            "algorithm (auto: panels when more than four)")
+    tensorboard: str | None = Field(
+        None, description="folder (relative to the suite's) for TensorBoard event files, one sub-folder per run; "
+                          "the seeds then train one by one, not as a population")
     envs: dict[str, EnvEntry] = Field(min_length=1)
     algorithms: dict[str, AlgorithmEntry] = Field(min_length=1)
 
@@ -100,6 +108,8 @@ class RunSpec:
     settings: dict[str, Any] | None = None
     """The values of ``config`` that differ from the algorithm's defaults (default: all of it):
     what the resume key hashes, so that a new config field with a default keeps old runs valid."""
+    tensorboard: str | None = None
+    """Folder for the run's TensorBoard event files (not part of what identifies the run)."""
 
     @property
     def registered_name(self) -> str:
@@ -140,6 +150,13 @@ class Suite:
     path: Path
     """The ``suite.toml`` file."""
     model: SuiteModel
+    config_files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The settings read from each algorithm entry's ``config`` file."""
+
+    @property
+    def tensorboard_dir(self) -> Path | None:
+        """Where the suite's runs write TensorBoard event files (None: nowhere)."""
+        return self.path.parent / self.model.tensorboard if self.model.tensorboard else None
 
     @property
     def seeds(self) -> list[int]:
@@ -159,7 +176,7 @@ class Suite:
 
     def hyperparams(self, algorithm: str, env_id: str) -> dict[str, Any]:
         entry = self.model.algorithms[algorithm]
-        return {**entry.hyperparams, **entry.envs.get(env_id, {})}
+        return {**self.config_files.get(algorithm, {}), **entry.hyperparams, **entry.envs.get(env_id, {})}
 
     def error(self, key: str, problem: str) -> UsageError:
         """A one-line error naming this suite's file and ``key``."""
@@ -181,6 +198,14 @@ def load_suite(suite_dir: str | Path) -> Suite:
     except ValidationError as e:
         raise UsageError(format_validation_error(e, str(path))) from None
     suite = Suite(path, model)
+    for name, entry in model.algorithms.items():
+        if entry.config:
+            from pgzoo.config import load_toml
+
+            try:
+                suite.config_files[name] = load_toml(path.parent / entry.config)
+            except UsageError as e:
+                raise suite.error(f"algorithms.{name}.config", str(e)) from None
     for env_id in model.envs:
         try:
             check_env_id(env_id)

@@ -54,6 +54,7 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     from pgzoo.bench.suite import RunSpec
     from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import get_registry
+    from pgzoo.tblog import TensorBoardLogger, TrainLogger, run_name
 
     run = RunSpec(**spec)
     _crash_once(f"{run.algorithm}-{run.env}-{run.seed}-{run.config_hash}")
@@ -61,15 +62,22 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     registry = get_registry()
     schedule = EvalSchedule(run.every, run.episodes)
     start = time.perf_counter()
-    if run.kind == "algorithm":
-        cls = registry.algorithm(run.registered_name)
-        origin = registry.algorithm_origin[run.registered_name]
-        result = Trainer(cls(cls.make_config(overrides=run.config)), run.env, run.seed, progress=False,
-                         schedule=schedule).run()
-    else:
-        cls = registry.baseline(run.registered_name)
-        origin = registry.baseline_origin[run.registered_name]
-        result = cls(dict(run.config)).run(run.env, run.seed, run.steps, schedule)
+    logger = (TensorBoardLogger(run.tensorboard, run_name(run.algorithm, run.env, run.seed).replace("/", "_"),
+                                config={"algorithm": run.algorithm, "env_id": run.env, "seed": run.seed,
+                                        "config": run.config})
+              if run.tensorboard else TrainLogger())
+    with logger:
+        if run.kind == "algorithm":
+            cls = registry.algorithm(run.registered_name)
+            origin = registry.algorithm_origin[run.registered_name]
+            result = Trainer(cls(cls.make_config(overrides=run.config)), run.env, run.seed, progress=False,
+                             schedule=schedule, logger=logger).run()
+        else:
+            cls = registry.baseline(run.registered_name)
+            origin = registry.baseline_origin[run.registered_name]
+            result = cls(dict(run.config)).run(run.env, run.seed, run.steps, schedule)
+            for point in result.curve:  # a baseline trains on its own: its evaluation points only
+                logger.on_eval(point)
     return run_record(run, result.summary, result.curve, origin, time.perf_counter() - start, executor)
 
 

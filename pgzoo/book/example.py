@@ -89,10 +89,9 @@ def reproduce_example(folder: str | Path) -> Path:
 
 
 def _plot(suite: ExampleSuite, rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from pgzoo import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting.pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
     p = np.linspace(0.01, 0.99, 400)
@@ -113,5 +112,4 @@ def _plot(suite: ExampleSuite, rows: list[dict], path: Path) -> None:
     ax.legend(loc="lower center", fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    plotting.save(fig, path, dpi=fig.dpi)

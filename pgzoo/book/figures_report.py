@@ -75,10 +75,9 @@ def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[st
 
 def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> None:
     """The book-style learning-curve figure."""
-    import matplotlib
+    from pgzoo import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting.pyplot()
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
     for i, (line, data) in enumerate(zip(suite.lines, lines, strict=True)):
@@ -103,8 +102,7 @@ def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> 
     ax.grid(alpha=0.3)
     fig.text(0.01, 0.01, "bands: ±1.96 standard errors of the mean over runs", fontsize=7, color="0.4")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    plotting.save(fig, path, dpi=fig.dpi)
 
 
 def render(folder: Path, suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> Path:

@@ -69,15 +69,19 @@ def evaluate(
     continuing_steps: int | None = None,
     step_cap: int = DEFAULT_EVAL_STEP_CAP,
     scale_images: bool = True,
+    env_factory: Callable[[], gym.Env] | None = None,
 ) -> Scores:
     """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``).
+
+    ``env_factory`` (e.g. an environment wrapped in a video recorder) replaces
+    ``make_env(env_id, max_episode_steps)``; the environment is closed at the end either way.
 
     For a continuing task, pass ``continuing_steps``: each seed then scores the average reward
     per step over that many steps. Episodes are cut after ``step_cap`` steps (see :func:`play`).
     Runs on a forked torch random stream, so evaluating does not change what training samples.
     """
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        env = make_env(env_id, max_episode_steps)
+        env = env_factory() if env_factory else make_env(env_id, max_episode_steps)
         dtype = next(policy.parameters()).dtype
         obs_space, act_space = env.observation_space, env.action_space
 

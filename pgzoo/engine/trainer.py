@@ -27,6 +27,7 @@ from pgzoo.rundir import MetricsWriter, save_model, write_json
 from pgzoo.sampling import ActionStream, act, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
+from pgzoo.tblog import TrainLogger
 
 
 class TrainingError(PgzooError):
@@ -70,11 +71,13 @@ class Trainer:
         progress: bool = True,
         dtype: torch.dtype = torch.float32,
         schedule: EvalSchedule | None = None,
+        logger: TrainLogger | None = None,
     ) -> None:
         self.algo, self.env_id, self.seed = algorithm, env_id, seed
         self.cfg = algorithm.config
         self.out_dir = Path(out_dir) if out_dir else None
         self.progress, self.dtype, self.schedule = progress, dtype, schedule
+        self.logger = logger or TrainLogger()  # hooks: on_update, on_episode, on_eval (pgzoo.tblog)
         self.curve: list[dict[str, float]] = []
         self.continuing = False
         self.eval_capped = 0
@@ -93,6 +96,7 @@ class Trainer:
         greedy = self._evaluate(policy, seeds, True)
         self.curve.append({"env_steps": env_steps, "return_mean": summarize(stoch)[0],
                            "return_mean_deterministic": summarize(greedy)[0]})
+        self.logger.on_eval(self.curve[-1])
 
     def _save(self, agent: Agent, optimizer: torch.optim.Optimizer) -> None:
         if self.out_dir:
@@ -162,6 +166,7 @@ class Trainer:
                 ) from None
             updates += int(terms["optimizer_steps"])
             rollouts += 1
+            self.logger.on_update(env_steps, terms)
 
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
@@ -187,6 +192,7 @@ class Trainer:
                            "wall_s": round(time.perf_counter() - start, 4)}
                     episodes.append(row)
                     metrics.write(row)
+                    self.logger.on_episode(row)
                     recent.append(row["return"])
                     bar.set_postfix(avg_r=f"{row['return']:.3f}", refresh=False)
                     ep_return[:], ep_len[:] = 0.0, 0
@@ -195,6 +201,7 @@ class Trainer:
                            "length": int(ep_len[i]), "wall_s": round(time.perf_counter() - start, 4)}
                     episodes.append(row)
                     metrics.write(row)
+                    self.logger.on_episode(row)
                     recent.append(row["return"])
                     ep_return[i], ep_len[i] = 0.0, 0
                     if budget_eps:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl
+from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, SurrogateLoss, hookimpl, tunable
 from pgzoo.book import BookCase
 from pgzoo.losses import policy_loss_terms, surrogate
 from pgzoo.policies import Policy
@@ -33,7 +33,8 @@ from pgzoo.values import ValueFunction
 class A2CConfig(CriticConfig):
     """The actor–critic's settings plus λ of GAE(λ); the segment length is ``rollout_steps``."""
 
-    gae_lambda: float = Field(1.0, ge=0.0, le=1.0, description="λ of the GAE(λ) advantages")
+    gae_lambda: float = Field(1.0, ge=0.0, le=1.0, description="λ of the GAE(λ) advantages",
+                              json_schema_extra=tunable(0.8, 1.0))
 
 
 class A2CLoss(SurrogateLoss):

@@ -26,7 +26,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from pgzoo import Agent, CriticConfig, LossTerms, Rollout, hookimpl
+from pgzoo import Agent, CriticConfig, LossTerms, Rollout, hookimpl, tunable
 from pgzoo.book import BookCase
 from pgzoo.losses import surrogate
 from pgzoo.policies import Policy
@@ -38,9 +38,12 @@ from pgzoo.values import ValueFunction
 class ActorCriticContinuingConfig(CriticConfig):
     """Settings of the average-reward actor–critic: α^θ, α^w, α^R̄, λ^θ, λ^w (γ is unused)."""
 
-    alpha_r: float = Field(2**-6, gt=0.0, le=1.0, description="step size α^R̄ of the average reward")
-    lambda_theta: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^θ of the policy")
-    lambda_w: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^w of the value function")
+    alpha_r: float = Field(2**-6, gt=0.0, le=1.0, description="step size α^R̄ of the average reward",
+                            json_schema_extra=tunable(1e-4, 1e-1, log=True))
+    lambda_theta: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^θ of the policy",
+                                json_schema_extra=tunable(0.0, 0.99))
+    lambda_w: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^w of the value function",
+                            json_schema_extra=tunable(0.0, 0.99))
     init_r: float = Field(0.0, description="initial average-reward estimate R̄")
 
 

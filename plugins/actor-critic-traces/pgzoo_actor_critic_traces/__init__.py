@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from pgzoo import CriticConfig, LossTerms, Rollout, hookimpl
+from pgzoo import CriticConfig, LossTerms, Rollout, hookimpl, tunable
 from pgzoo.book import BookCase
 from pgzoo.policies import Policy
 from pgzoo.returns import discount_weights, td_errors
@@ -35,8 +35,10 @@ from pgzoo.values import ValueFunction
 class ActorCriticTracesConfig(CriticConfig):
     """One-step actor–critic's settings plus the trace-decay rates λ^θ and λ^w."""
 
-    lambda_theta: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^θ of the policy")
-    lambda_w: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^w of the value function")
+    lambda_theta: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^θ of the policy",
+                                json_schema_extra=tunable(0.0, 0.99))
+    lambda_w: float = Field(0.9, ge=0.0, le=1.0, description="trace decay λ^w of the value function",
+                            json_schema_extra=tunable(0.0, 0.99))
 
 
 class ActorCriticTracesLoss(ActorCriticTraceLoss):

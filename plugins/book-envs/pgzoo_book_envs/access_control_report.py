@@ -32,10 +32,9 @@ def always_accept_reward(steps: int = 100_000, seed: int = 0) -> float:
 
 def plot(runs: list[dict], gain: float, baseline: float, path: Path) -> None:
     """Average reward per step over training, one line per seed, the optimum dashed."""
-    import matplotlib
+    from pgzoo import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plotting.pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     window = 10
@@ -50,8 +49,7 @@ def plot(runs: list[dict], gain: float, baseline: float, path: Path) -> None:
     ax.set_title("Actor–critic with traces (13.6) on access control (Example 10.2)")
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    plotting.save(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> int:
