@@ -85,6 +85,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
     from pgzoo.registry import check_env_id
+    from pgzoo.rundir import claim_run_dir
+    from pgzoo.seeding import check_seed
     from pgzoo.trainer import Trainer
 
     if args.threads < 1:
@@ -93,7 +95,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     cls = _registry().algorithm(args.algorithm)
     check_env_id(args.env)
     config = cls.make_config(args.env, _config_values(args))
+    check_seed(args.seed, "--seed")
     out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
+    claim_run_dir(out, args.algorithm, args.env, force=args.force)
     result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet).run()
     s = result.summary
     print(f"{args.algorithm} on {args.env} (seed {args.seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
@@ -105,17 +109,20 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pgzoo.envs import make_env
     from pgzoo.evaluation import evaluate, summarize
-    from pgzoo.rundir import load_run
+    from pgzoo.rundir import load_agent_state, load_run
     from pgzoo.seeding import derive_seeds
     from pgzoo.spaces import EnvSpec
 
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be at least 1 (got {args.episodes})")
     meta, state = load_run(args.run_dir)
     cls = _registry().algorithm(meta["algorithm"])
     algo = cls(cls.make_config(overrides=meta["config"]))
     env = make_env(meta["env_id"], algo.config.max_episode_steps)
     agent = algo.build_agent(EnvSpec.from_env(env, meta["env_id"]))
     env.close()
-    agent.load_state_dict(state["agent"])
+    load_agent_state(agent, state["agent"], Path(args.run_dir) / "model.pt",
+                     f"'{meta['algorithm']}' on {meta['env_id']}")
     seeds = derive_seeds(meta["seed"], algo.config.num_envs, args.episodes).eval_envs
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, algo.config.max_episode_steps)
     mean, std = summarize(returns)
@@ -183,7 +190,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pgzoo.bench.runner import render_folder
 
-    print(render_folder(args.suite_dir))
+    print(render_folder(args.suite_dir, warn=True))
     print(f"pgzoo leaderboard: wrote leaderboard.md, leaderboard.json and curves.png in {args.suite_dir}",
           file=sys.stderr)
     return 0
@@ -209,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for small models)")
+    s.add_argument("--force", action="store_true",
+                   help="write into --out even if it holds another algorithm's or environment's run")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")

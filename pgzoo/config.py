@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from pgzoo.errors import UsageError
+from pgzoo.userfiles import read_user_text
+
+MAX_ENVS = 4096
+"""Most environments one run steps together (memory grows with it: per-env traces, batches)."""
+MAX_HIDDEN = 4096
+"""Most units in one hidden layer of an MLP (a 4096×4096 layer is 16.8M parameters, 67 MB)."""
+MAX_LAYERS = 8
 
 
 class AlgorithmConfig(BaseModel):
@@ -21,7 +29,7 @@ class AlgorithmConfig(BaseModel):
     the sum of the book's per-step updates.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount γ")
     alpha_theta: float = Field(2**-10, gt=0.0, le=1.0, description="policy step size α^θ")
@@ -30,7 +38,11 @@ class AlgorithmConfig(BaseModel):
     features: Literal["auto", "env", "obs"] = Field(
         "auto", description="x(s,a) of a linear policy: the env's own, per-action obs, or auto"
     )
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="hidden layers of MLPs")
+    hidden_sizes: tuple[Annotated[int, Field(ge=1, le=MAX_HIDDEN)], ...] = Field(
+        (64, 64), min_length=1, max_length=MAX_LAYERS,
+        description=f"hidden layers of MLPs (1 to {MAX_LAYERS} layers of 1 to {MAX_HIDDEN} units: bounded "
+                    "so that a network and its optimiser state fit in memory)",
+    )
     init_theta: tuple[float, ...] | None = Field(None, description="initial θ of a linear policy")
     gaussian_std: Literal["state-independent", "linear"] = Field(
         "state-independent", description="σ of a Gaussian policy: exp(θ_σ) or exp(θ_σᵀx(s))"
@@ -42,7 +54,7 @@ class AlgorithmConfig(BaseModel):
     )
     entropy_coef: float = Field(0.0, ge=0.0, description="entropy bonus (0: none, as in the book)")
     discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book")
-    num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together")
+    num_envs: int = Field(1, ge=1, le=MAX_ENVS, description=f"environments stepped together (at most {MAX_ENVS})")
     max_episode_steps: int | None = Field(None, ge=1, description="cap on episode length")
     total_steps: int = Field(100_000, ge=1, description="training budget in env steps")
     total_episodes: int | None = Field(None, ge=1, description="budget in episodes (wins over steps)")
@@ -50,11 +62,29 @@ class AlgorithmConfig(BaseModel):
     eval_steps: int = Field(10_000, ge=1, description="steps of one evaluation run on a continuing task")
     reward_window: int = Field(1_000, ge=1, description="env steps per metrics row on a continuing task")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """``true``/``false`` only where a setting is a switch: pydantic would read them as 1/0."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and field is not None and not _accepts_bool(field.annotation):
+                    raise PydanticCustomError("no_bool", "{key}: expected a number, not a boolean (got {value})",
+                                              {"key": key, "value": value})
+        return data
+
     @model_validator(mode="after")
     def _init_theta_needs_linear_policy(self) -> AlgorithmConfig:
         if self.init_theta is not None and self.policy != "linear":
             raise ValueError("init_theta applies only to policy='linear'")
+        if self.features == "env" and self.policy != "linear":
+            raise ValueError("features='env' (the environment's x(s,a)) applies only to policy='linear'")
         return self
+
+
+def _accepts_bool(annotation: Any) -> bool:
+    return annotation is bool or bool in get_args(annotation)
 
 
 class CriticConfig(AlgorithmConfig):
@@ -84,7 +114,10 @@ def format_validation_error(err: ValidationError, where: str) -> str:
     parts = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "config"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "no_bool":
+            parts.append(msg)
+            continue
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         elif "input" in e and e["type"] != "missing":
@@ -116,9 +149,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file, with a one-line error if it is missing or malformed."""
     p = Path(path)
     try:
-        return tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"config file {p} does not exist") from None
+        return tomllib.loads(read_user_text(p, "config file"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{p}: invalid TOML: {e}") from None
 

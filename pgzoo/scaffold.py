@@ -8,6 +8,7 @@ from pathlib import Path
 from string import Template
 
 from pgzoo.errors import UsageError
+from pgzoo.userfiles import writable_folder
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -29,6 +30,7 @@ def plugin_names(name: str) -> dict[str, str]:
 def new_plugin(name: str, directory: Path) -> Path:
     """Write ``directory/pgzoo-NAME/`` (pyproject with entry point, algorithm, tests); return it."""
     names = plugin_names(name)
+    writable_folder(directory, "--dir folder")
     root = directory / names["dist"]
     if root.exists():
         raise UsageError(f"{root} already exists")
