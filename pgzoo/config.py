@@ -120,7 +120,7 @@ def format_validation_error(err: ValidationError, where: str) -> str:
             continue
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif "input" in e and e["type"] != "missing":
+        elif "input" in e and e["type"] != "missing" and e["loc"]:  # not for the whole config
             msg = f"{msg} (got {e['input']!r})"
         parts.append(f"{field}: {msg}")
     return f"{where}: " + "; ".join(parts)

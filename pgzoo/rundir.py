@@ -77,7 +77,7 @@ def load_model(path: Path) -> dict[str, Any]:
         if "unsupported global" in str(e).lower() or "unsupported class" in str(e).lower():
             raise UsageError(f"{path}: the file holds pickled objects other than tensors, which pgzoo will not "
                              "load (it may be unsafe)") from None
-        raise UsageError(f"{path}: not a readable model file ({_first_line(e)})") from None
+        raise UsageError(f"{path}: not a readable model file (not a saved PyTorch state, or corrupt)") from None
     except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as e:
         raise UsageError(f"{path}: not a readable model file, truncated or corrupt ({_first_line(e)})") from None
     agent = state.get("agent") if isinstance(state, dict) else None
