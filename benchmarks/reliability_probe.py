@@ -308,6 +308,7 @@ def cases(runs: dict[str, Path]) -> list[Case]:
              setup=lambda w: _write(w / "fig" / "suite.toml", (BOOK_FIGURE / "suite.toml").read_text())),
         Case("new-plugin --dir a file", ["new-plugin", "my-algo", "--dir", "f"], setup=lambda w: _write(w / "f", "x")),
         Case("bench without a folder keeps an edited suite", ["bench", "--only", "no-such-algo", "--quiet"],
+             expect="note", note="keeping the existing",
              setup=lambda w: _write(w / "pgzoo-bench-quick" / "suite.toml", "# edited\n" + TINY_SUITE),
              check=lambda w: (None if (w / "pgzoo-bench-quick" / "suite.toml").read_text().startswith("# edited")
                               else "the edited suite.toml was overwritten")),

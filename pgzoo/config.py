@@ -70,8 +70,8 @@ class AlgorithmConfig(BaseModel):
             for key, value in data.items():
                 field = cls.model_fields.get(key)
                 if isinstance(value, bool) and field is not None and not _accepts_bool(field.annotation):
-                    raise PydanticCustomError("no_bool", "{key}: expected a number, not a boolean (got {value})",
-                                              {"key": key, "value": value})
+                    raise PydanticCustomError("no_bool", "{key}: expected a number, not a boolean",
+                                              {"key": key})
         return data
 
     @model_validator(mode="after")

@@ -253,7 +253,7 @@ def test_suite_refuses_an_action_space_mismatch_before_any_run(tmp_path) -> None
 def test_suite_refuses_features_env_for_a_gaussian_policy(tmp_path) -> None:
     (tmp_path / "suite.toml").write_text(SUITE.replace("CartPole-v1", "Pendulum-v1").replace(
         "reinforce = { }", 'reinforce = { hyperparams = { features = "env", policy = "linear" } }'))
-    with pytest.raises(UsageError, match="algorithms.reinforce: .*a Gaussian policy's mean is linear"):
+    with pytest.raises(UsageError, match=r"algorithms\.reinforce: .*a Gaussian policy's mean is linear"):
         build_grid(load_suite(tmp_path), get_registry())
 
 

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pgzoo.bench.lifeline import die_with_parent
+from pgzoo.bench.lifeline import Reaper, die_with_parent
 from pgzoo.bench.suite import RunSpec
 from pgzoo.bench.task import limit_threads
 from pgzoo.errors import UsageError
@@ -135,6 +135,7 @@ class RayExecutor:
     def __init__(self, workers: int, address: str | None = None) -> None:
         self.workers, self.address = workers, address
         self._refs: list[Any] = []
+        self._reaper: Reaper | None = None
 
     def _init(self) -> Any:
         try:
@@ -151,6 +152,7 @@ class RayExecutor:
                                                     f"{RAY_CONNECT_TIMEOUT_S} s"):
                 ray.init(address=self.address, **kwargs)
         else:
+            self._reaper = Reaper()  # the local cluster's processes must not outlive a killed bench
             ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
         return ray
 
@@ -184,8 +186,13 @@ class RayExecutor:
         """Cancel unfinished tasks and disconnect (a cluster we joined keeps running)."""
         import ray
 
-        if not ray.is_initialized():
-            return
+        if ray.is_initialized():
+            self._disconnect(ray)
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
+
+    def _disconnect(self, ray: Any) -> None:
         for ref in self._refs:
             with contextlib.suppress(Exception):  # finished or already cancelled
                 ray.cancel(ref, force=True)
