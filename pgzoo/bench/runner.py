@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from pgzoo.bench.board import build_board
-from pgzoo.bench.executors import make_executor
+from pgzoo.bench.executors import check_reachable, make_executor
 from pgzoo.bench.grid import build_grid
 from pgzoo.bench.lock import bench_lock
 from pgzoo.bench.progress import GridProgress
@@ -109,6 +109,8 @@ def _run_suite(suite_dir: str | Path, seeds: int | None, workers: int | None, ex
     suite = load_suite(suite_dir)
     folder = suite.path.parent
     grid = build_grid(suite, get_registry(), only, seeds)
+    if executor == "ray" and address:
+        check_reachable(address)  # before anything is said or started
     results_path = folder / RESULTS_FILE
     results = read_results(results_path)
     if results.bad_lines:
