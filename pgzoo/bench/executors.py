@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from pgzoo.bench.lifeline import Reaper, die_with_parent
@@ -138,6 +139,9 @@ class RayExecutor:
         self._reaper: Reaper | None = None
 
     def _init(self) -> Any:
+        if self.address:
+            check_reachable(self.address)
+            _use_ray_token_if_saved()  # before Ray reads its settings at import
         try:
             import ray
         except ImportError:
@@ -147,10 +151,13 @@ class RayExecutor:
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR",
                                   "runtime_env": {"env_vars": env_vars}}
         if self.address:
-            check_reachable(self.address)
-            with _time_limit(RAY_CONNECT_TIMEOUT_S, f"no Ray cluster answered at {self.address} within "
-                                                    f"{RAY_CONNECT_TIMEOUT_S} s"):
-                ray.init(address=self.address, **kwargs)
+            try:
+                with _time_limit(RAY_CONNECT_TIMEOUT_S, f"no Ray cluster answered at {self.address} within "
+                                                        f"{RAY_CONNECT_TIMEOUT_S} s"):
+                    ray.init(address=self.address, **kwargs)
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as e:
+                raise UsageError(f"--address {self.address}: cannot join the Ray cluster there: "
+                                 f"{_one_line(e)}") from None
         else:
             self._reaper = Reaper()  # the local cluster's processes must not outlive a killed bench
             ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
@@ -212,6 +219,15 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
     except OSError as e:
         reason = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
         raise UsageError(f"--address {address}: cannot reach a Ray cluster there ({reason})") from None
+
+
+def _use_ray_token_if_saved() -> None:
+    """Join with token authentication when this machine has Ray's saved token, as ``ray start``
+    decides for the cluster it starts: any local ``ray.init()`` (e.g. ``pgzoo bench --executor ray``
+    without ``--address``) saves ``~/.ray/auth_token``, and a cluster started after that expects it
+    while a joining driver does not send it unless ``RAY_AUTH_MODE=token``."""
+    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 @contextlib.contextmanager
