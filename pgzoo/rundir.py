@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +73,15 @@ def load_model(path: Path) -> dict[str, Any]:
     if path.is_dir():
         raise UsageError(f"{path}: model file is a directory, not a file")
     try:
-        state = torch.load(path, weights_only=True)
+        with warnings.catch_warnings():  # odd bytes make torch warn about pickle protocols: the error says it
+            warnings.simplefilter("ignore")
+            state = torch.load(path, weights_only=True)
     except pickle.UnpicklingError as e:
         if "unsupported global" in str(e).lower() or "unsupported class" in str(e).lower():
             raise UsageError(f"{path}: the file holds pickled objects other than tensors, which pgzoo will not "
                              "load (it may be unsafe)") from None
         raise UsageError(f"{path}: not a readable model file (not a saved PyTorch state, or corrupt)") from None
-    except (RuntimeError, EOFError, ValueError, OSError, AttributeError, ImportError) as e:
+    except Exception as e:  # torch.load on arbitrary bytes raises many kinds (EOFError, IndexError, ...)
         raise UsageError(f"{path}: not a readable model file, truncated or corrupt ({_first_line(e)})") from None
     agent = state.get("agent") if isinstance(state, dict) else None
     if not isinstance(agent, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in agent.items()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -83,6 +84,8 @@ def _model_cases(runs: Path, marker: Path) -> dict[str, tuple]:
         "truncated": (lambda p: p.write_bytes(whole[: len(whole) // 2]), "truncated or corrupt"),
         "empty": (lambda p: p.write_bytes(b""), "truncated or corrupt"),
         "random bytes": (lambda p: p.write_bytes(np.random.default_rng(0).bytes(4096)), "not a readable model"),
+        "random bytes 2": (lambda p: p.write_bytes(np.random.default_rng(7).bytes(97)), "not a readable model"),
+        "pickle opcodes": (lambda p: p.write_bytes(b"\x80\x02]q\x00(K\x01e."[:9]), "not a readable model"),
         "a directory": (lambda p: p.mkdir(), "is a directory"),
         "another algorithm's": (lambda p: shutil.copyfile(runs / "ac" / "model.pt", p), "unexpected value.net.0"),
         "wrong structure": (lambda p: torch.save({"agent": [1, 2]}, p), "not a pgzoo model file"),
@@ -91,7 +94,8 @@ def _model_cases(runs: Path, marker: Path) -> dict[str, tuple]:
     }
 
 
-@pytest.mark.parametrize("case", ["truncated", "empty", "random bytes", "a directory", "another algorithm's",
+@pytest.mark.parametrize("case", ["truncated", "empty", "random bytes", "random bytes 2", "pickle opcodes",
+                                  "a directory", "another algorithm's",
                                   "wrong structure", "not a dict", "malicious"])
 def test_eval_refuses_a_bad_model_file_in_one_line(runs, tmp_path, capsys, case) -> None:
     marker = tmp_path / "EVIL_RAN"
@@ -103,6 +107,17 @@ def test_eval_refuses_a_bad_model_file_in_one_line(runs, tmp_path, capsys, case)
     line = _refused(capsys, "eval", str(run), needle=needle)
     assert str(run / "model.pt") in line
     assert not marker.exists()  # weights_only=True: the pickle never ran
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.binary(max_size=3000))
+def test_any_bytes_as_a_model_file_are_one_usage_error(tmp_path_factory, data) -> None:
+    from pgzoo.rundir import load_model
+
+    path = tmp_path_factory.mktemp("m") / "model.pt"
+    path.write_bytes(data)
+    with pytest.raises(UsageError, match=f"^{re.escape(str(path))}: (not a|the file holds pickled objects)"):
+        load_model(path)
 
 
 def test_eval_refuses_a_model_of_another_environment(runs, tmp_path, capsys) -> None:
