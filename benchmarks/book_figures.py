@@ -90,6 +90,7 @@ def main() -> None:
         algos = [configs[i][1] for i in members for _ in seeds]
         start = time.perf_counter()
         result = Population(algos, "ShortCorridor-v0", seeds * len(members), stop_on_truncation=True).run()
+        result.check()
         wall = time.perf_counter() - start
         pop_wall += wall
         for j, i in enumerate(members):

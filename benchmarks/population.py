@@ -41,6 +41,7 @@ def main() -> None:
     start = time.perf_counter()
     dtype = torch.float64 if args.float64 else torch.float32
     pop = Population(algo, args.env, seeds, dtype=dtype).run()
+    pop.check()
     t_pop = time.perf_counter() - start
 
     start, alone = time.perf_counter(), []

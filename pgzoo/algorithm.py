@@ -155,6 +155,9 @@ class Algorithm:
             if cfg.init_theta is not None:
                 raise UsageError(f"invalid config for '{self.name}': init_theta is for soft-max policies "
                                  f"(a Gaussian policy's linear mean starts at init_mu)")
+            if cfg.features == "env":
+                raise UsageError(f"invalid config for '{self.name}': features='env' is for soft-max policies; "
+                                 f"a Gaussian policy's mean is linear in [obs, 1] or an MLP ({spec.env_id})")
             try:
                 return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
                                       std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,

@@ -91,6 +91,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import check_env_id
+    from pgzoo.rundir import claim_run_dir
+    from pgzoo.seeding import check_seed
     from pgzoo.tblog import TensorBoardLogger, TrainLogger
 
     if args.threads < 1:
@@ -102,7 +104,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_env_id(args.env)
     values = _config_values(args)
     config = cls.make_config(args.env, values)
+    check_seed(args.seed, "--seed")
     out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
+    claim_run_dir(out, args.algorithm, args.env, force=args.force)
     schedule = EvalSchedule(args.eval_every, config.eval_episodes) if args.eval_every else None
     logger = (TensorBoardLogger(args.tensorboard, out.name, config={"algorithm": args.algorithm, "env_id": args.env,
                                 "seed": args.seed, "config": config.model_dump(mode="json")})
@@ -134,10 +138,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from pgzoo.engine.envs import make_env
     from pgzoo.engine.evaluation import evaluate, summarize
-    from pgzoo.rundir import load_run
+    from pgzoo.rundir import load_agent_state, load_run
     from pgzoo.seeding import derive_seeds
     from pgzoo.spaces import EnvSpec
 
+    if args.episodes < 1:
+        raise UsageError(f"--episodes must be at least 1 (got {args.episodes})")
     meta, state = load_run(args.run_dir)
     cls = _registry().algorithm(meta["algorithm"])
     algo = cls(cls.make_config(overrides=meta["config"]))
@@ -146,7 +152,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = EnvSpec.from_env(env, meta["env_id"])
     env.close()
     agent = algo.build_agent(spec)
-    agent.load_state_dict(state["agent"])
+    load_agent_state(agent, state["agent"], Path(args.run_dir) / "model.pt",
+                     f"'{meta['algorithm']}' on {meta['env_id']}")
     seeds = derive_seeds(meta["seed"], cfg.num_envs, args.episodes).eval_envs
     torch.manual_seed(args.seed)  # the stochastic policy's actions: the same command, the same numbers
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
@@ -269,7 +276,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pgzoo.bench.runner import render_folder
 
-    print(render_folder(args.suite_dir))
+    print(render_folder(args.suite_dir, warn=True))
     print(f"pgzoo leaderboard: wrote leaderboard.md, leaderboard.json and curves.png in {args.suite_dir}",
           file=sys.stderr)
     return 0
@@ -305,6 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write TensorBoard event files to DIR/<run directory name> (tensorboard --logdir DIR)")
     s.add_argument("--eval-every", type=int, metavar="STEPS",
                    help="evaluate every STEPS env steps (eval_episodes episodes, both policies; logged to TensorBoard)")
+    s.add_argument("--force", action="store_true",
+                   help="write into --out even if it holds another algorithm's or environment's run")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")

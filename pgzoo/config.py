@@ -5,11 +5,19 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from pgzoo.errors import UsageError
+from pgzoo.userfiles import read_user_text
+
+MAX_ENVS = 4096
+"""Most environments one run steps together (memory grows with it: per-env traces, batches)."""
+MAX_HIDDEN = 4096
+"""Most units in one hidden layer of an MLP (a 4096×4096 layer is 16.8M parameters, 67 MB)."""
+MAX_LAYERS = 8
 
 DEFAULT_EVAL_STEP_CAP = 10_000
 """Steps after which an evaluation episode is cut and counted as capped (``eval_max_steps``)."""
@@ -48,7 +56,7 @@ class AlgorithmConfig(BaseModel):
     the sum of the book's per-step updates.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     gamma: float = Field(0.99, ge=0.0, le=1.0, description="discount γ",
                           json_schema_extra=tunable(choices=(0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)))
@@ -60,7 +68,11 @@ class AlgorithmConfig(BaseModel):
     features: Literal["auto", "env", "obs"] = Field(
         "auto", description="x(s,a) of a linear policy: the env's own, per-action obs, or auto"
     )
-    hidden_sizes: tuple[int, ...] = Field((64, 64), description="hidden layers of MLPs")
+    hidden_sizes: tuple[Annotated[int, Field(ge=1, le=MAX_HIDDEN)], ...] = Field(
+        (64, 64), min_length=1, max_length=MAX_LAYERS,
+        description=f"hidden layers of MLPs (1 to {MAX_LAYERS} layers of 1 to {MAX_HIDDEN} units: bounded "
+                    "so that a network and its optimiser state fit in memory)",
+    )
     init_theta: tuple[float, ...] | None = Field(None, description="initial θ of a linear soft-max policy")
     init_mu: tuple[float, ...] | None = Field(
         None, description="initial θ_μ of a Gaussian policy's linear mean, row-major [action_dim, obs_dim + 1]"
@@ -78,7 +90,7 @@ class AlgorithmConfig(BaseModel):
                                  json_schema_extra=tunable(0.0, 0.02))
     discount_actor: bool = Field(True, description="γᵗ (the I of actor–critic) on the policy update, as in the book",
                                   json_schema_extra=tunable(choices=(True, False)))
-    num_envs: int = Field(1, ge=1, le=4096, description="environments stepped together",
+    num_envs: int = Field(1, ge=1, le=MAX_ENVS, description=f"environments stepped together (at most {MAX_ENVS})",
                           json_schema_extra=tunable(choices=(1, 2, 4, 8, 16)))
     max_episode_steps: int | None = Field(None, ge=1, description="cap on episode length")
     total_steps: int = Field(100_000, ge=1, description="training budget in env steps")
@@ -106,6 +118,18 @@ class AlgorithmConfig(BaseModel):
         "constant", description="step sizes constant, or decayed linearly to 0 over the budget (fraction done)"
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, data: Any) -> Any:
+        """``true``/``false`` only where a setting is a switch: pydantic would read them as 1/0."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                field = cls.model_fields.get(key)
+                if isinstance(value, bool) and field is not None and not _accepts_bool(field.annotation):
+                    raise PydanticCustomError("no_bool", "{key}: expected a number, not a boolean",
+                                              {"key": key})
+        return data
+
     @model_validator(mode="after")
     def _init_theta_needs_linear_policy(self) -> AlgorithmConfig:
         if self.init_theta is not None and self.policy != "linear":
@@ -114,7 +138,13 @@ class AlgorithmConfig(BaseModel):
             raise ValueError("set rollout_steps or rollout_episodes, not both")
         if self.init_mu is not None and self.policy != "linear":
             raise ValueError("init_mu applies only to policy='linear' (a Gaussian policy's linear mean)")
+        if self.features == "env" and self.policy != "linear":
+            raise ValueError("features='env' (the environment's x(s,a)) applies only to policy='linear'")
         return self
+
+
+def _accepts_bool(annotation: Any) -> bool:
+    return annotation is bool or bool in get_args(annotation)
 
 
 class CriticConfig(AlgorithmConfig):
@@ -145,10 +175,13 @@ def format_validation_error(err: ValidationError, where: str) -> str:
     parts = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "config"
-        msg = e["msg"]
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "no_bool":
+            parts.append(msg)
+            continue
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
-        elif "input" in e and e["type"] != "missing":
+        elif "input" in e and e["type"] != "missing" and e["loc"]:  # not for the whole config
             msg = f"{msg} (got {e['input']!r})"
         parts.append(f"{field}: {msg}")
     return f"{where}: " + "; ".join(parts)
@@ -177,9 +210,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML config file, with a one-line error if it is missing or malformed."""
     p = Path(path)
     try:
-        return tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"config file {p} does not exist") from None
+        return tomllib.loads(read_user_text(p, "config file"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{p}: invalid TOML: {e}") from None
 

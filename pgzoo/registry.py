@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata as md
 import os
@@ -17,6 +18,8 @@ from pgzoo import hookspecs
 from pgzoo.errors import PluginError, UsageError
 
 ENTRY_POINT_GROUP = "pgzoo"
+QUIET_PLUGINS_ENV = "PGZOO_QUIET_PLUGINS"
+"""Set (to 1) in bench workers: the bench process has already warned about broken plugins."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ def _warn(message: str) -> None:
 
 
 def _one_line(err: BaseException) -> str:
+    if isinstance(err, SystemExit):
+        return f"SystemExit: the plugin called sys.exit({err.code!r})"
     text = f"{type(err).__name__}: {err}".strip()
     return text.splitlines()[0] if text else type(err).__name__
 
@@ -77,6 +82,7 @@ def load_registry(strict: bool | None = None, quiet: bool = False) -> Registry:
     """
     if strict is None:
         strict = os.environ.get("PGZOO_STRICT_PLUGINS", "") not in ("", "0")
+    quiet = quiet or os.environ.get(QUIET_PLUGINS_ENV, "") not in ("", "0")
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     reg = Registry()
@@ -100,7 +106,7 @@ def load_registry(strict: bool | None = None, quiet: bool = False) -> Registry:
         try:
             module = ep.load()
             pm.register(module, name=f"{prov.dist}:{ep.name}")
-        except Exception as e:  # any failure of one plugin must not take the CLI down
+        except (Exception, SystemExit) as e:  # any failure of one plugin (even sys.exit) must not take the CLI down
             fail(prov, "import", e)
             continue
         origins[id(module)] = prov
@@ -110,7 +116,7 @@ def load_registry(strict: bool | None = None, quiet: bool = False) -> Registry:
             prov = origins[id(impl.plugin)]
             try:
                 impl.function(register=make_register(prov))
-            except Exception as e:
+            except (Exception, SystemExit) as e:
                 fail(prov, f"register ({hook_name})", e)
 
     def named(table: dict[str, type], origin: dict[str, Provenance]) -> Callable[[Provenance], Callable[[type], None]]:
@@ -119,7 +125,8 @@ def load_registry(strict: bool | None = None, quiet: bool = False) -> Registry:
                 name = cls.name
                 if name in origin and origin[name].dist != prov.dist:
                     reg.conflicts.setdefault(name, [origin[name]]).append(prov)
-                    _warn(f"'{name}' is registered by both {origin[name]} and {prov}")
+                    if not quiet:
+                        _warn(f"'{name}' is registered by both {origin[name]} and {prov}")
                     return
                 table[name], origin[name] = cls, prov
             return register
@@ -186,7 +193,17 @@ def check_env_id(env_id: str) -> None:
     if name != env_id:
         _import_env_module(env_id.partition(":")[0], env_id)
     if name not in gym.registry:
-        close = [k for k in gym.registry if k.lower().startswith(name.split("-")[0].lower())][:5]
+        close = env_suggestions(name, list(gym.registry))
         hint = f" (did you mean: {', '.join(close)}?)" if close else ""
         where = f" (module '{env_id.partition(':')[0]}' did not register it)" if name != env_id else ""
         raise UsageError(f"unknown environment '{name}'{where}{hint}")
+
+
+def env_suggestions(env_id: str, known: list[str], n: int = 5) -> list[str]:
+    """Ids of ``known`` that ``env_id`` may have meant: close as whole ids (a typo anywhere, e.g.
+    ``CartPoel-v1`` → ``CartPole-v1``; case ignored), then those sharing its name before the version."""
+    lower = {k.lower(): k for k in known}
+    close = [lower[k] for k in difflib.get_close_matches(env_id.lower(), list(lower), n=n, cutoff=0.75)]
+    stem = env_id.split("-")[0].lower()
+    close += [k for k in known if stem and k.lower().startswith(stem) and k not in close]
+    return close[:n]

@@ -8,6 +8,7 @@ from pathlib import Path
 from string import Template
 
 from pgzoo.errors import UsageError
+from pgzoo.userfiles import writable_folder
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
@@ -38,6 +39,7 @@ def new_plugin(name: str, directory: Path, template: str = "episodic") -> Path:
     if template not in TEMPLATES:
         raise UsageError(f"unknown template '{template}' (choose from {', '.join(TEMPLATES)})")
     names = plugin_names(name)
+    writable_folder(directory, "--dir folder")
     root = directory / names["dist"]
     if root.exists():
         raise UsageError(f"{root} already exists")

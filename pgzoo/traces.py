@@ -16,13 +16,11 @@ from torch.func import functional_call, grad, vmap
 
 from pgzoo.algorithm import Algorithm
 from pgzoo.losses import SurrogateLoss, direction_loss
+from pgzoo.resources import check_memory
 from pgzoo.rollout import Rollout
 
-
-def _inside_vmap(x: torch.Tensor) -> bool:
-    """Whether ``x`` is batched by an enclosing ``vmap`` (population training), where
-    ``torch.autograd.grad`` cannot run and ``torch.func.grad`` must."""
-    return torch._C._functorch.is_batchedtensor(x)
+GRAD_CHUNK = 1024
+"""Environments whose gradients one vmapped call computes at once (bounds the peak memory)."""
 
 
 def per_env_gradients(
@@ -32,29 +30,19 @@ def per_env_gradients(
 
     ``fn(module, params, *inputs)`` computes one scalar per environment, ``[N]``, from inputs
     with a leading N axis, with ``functional_call(module, params, ...)``; environment n's
-    scalar may depend on environment n's inputs only. One forward pass, then one backward
-    pass per environment batched by autograd (``is_grads_batched``); inside an enclosing
-    ``vmap`` (population training) ``torch.func.grad`` is vmapped over the environments.
+    scalar may depend on environment n's inputs only. Each environment's gradient is
+    ``torch.func.grad`` of its own scalar, vmapped over the environments (in chunks of
+    :data:`GRAD_CHUNK`), so time and memory grow linearly with N; the same code runs inside an
+    enclosing ``vmap`` (population training).
     """
-    if _inside_vmap(inputs[0]):
-        params = {k: v.detach() for k, v in module.named_parameters()}
+    params = {k: v.detach() for k, v in module.named_parameters()}
 
-        def one(p: dict[str, torch.Tensor], *sample: torch.Tensor) -> torch.Tensor:
-            return fn(module, p, *(x[None] for x in sample)).sum()
+    def one(p: dict[str, torch.Tensor], *sample: torch.Tensor) -> torch.Tensor:
+        return fn(module, p, *(x[None] for x in sample)).sum()
 
-        return vmap(grad(one), in_dims=(None, *([0] * len(inputs))))(params, *inputs)
-    named = dict(module.named_parameters())
-    with torch.enable_grad():
-        out = fn(module, named, *inputs)
-    n = out.shape[0]
-    if n == 1:  # one environment: a plain backward pass
-        grads = torch.autograd.grad(out.sum(), list(named.values()), allow_unused=True)
-        grads = tuple(None if g is None else g[None] for g in grads)
-    else:
-        grads = torch.autograd.grad(out, list(named.values()), grad_outputs=torch.eye(n, dtype=out.dtype),
-                                    is_grads_batched=True, allow_unused=True)
-    return {k: torch.zeros(n, *p.shape, dtype=p.dtype) if g is None else g
-            for (k, p), g in zip(named.items(), grads, strict=True)}
+    n = inputs[0].shape[0]
+    chunk = GRAD_CHUNK if n > GRAD_CHUNK else None
+    return vmap(grad(one), in_dims=(None, *([0] * len(inputs))), chunk_size=chunk)(params, *inputs)
 
 
 def grad_log_prob(policy: nn.Module, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -93,8 +81,14 @@ class EligibilityTrace(nn.Module):
         """Create zero traces for ``module``'s parameters and ``num_envs`` environments.
 
         Optional for :meth:`step` (which creates missing traces), but a loss's state must
-        exist before its first call for population training to carry it per run.
+        exist before its first call for population training to carry it per run. Raises
+        :class:`~pgzoo.errors.UsageError` if the traces (and one step's per-environment
+        gradients, as large) would take more than half of the machine's memory.
         """
+        size = sum(p.numel() * p.element_size() for p in module.parameters())
+        count = sum(p.numel() for p in module.parameters())
+        check_memory(2 * size * num_envs, f"eligibility traces of {num_envs} envs over {count} parameters",
+                     "lower num_envs or the network size")
         for name, p in module.named_parameters():
             self.register_buffer(self._key(name), torch.zeros(num_envs, *p.shape, dtype=p.dtype, device=p.device))
 

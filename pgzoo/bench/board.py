@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,11 @@ def select_runs(suite: Suite, results: Results) -> tuple[dict[tuple[str, str], l
         else:
             stale += 1
     return {k: [v[s] for s in sorted(v)] for k, v in chosen.items() if v}, stale
+
+
+def select_keys(suite: Suite) -> set[tuple[str, str]]:
+    """The (algorithm, environment) pairs of the suite."""
+    return {(a, e) for a in suite.model.algorithms for e in suite.model.envs}
 
 
 def _row(suite: Suite, algorithm: str, env_id: str, runs: list[dict[str, Any]], reps: int) -> dict[str, Any]:
@@ -132,7 +138,18 @@ def build_board(suite: Suite, results: Results) -> Board:
     if stale:
         board.notes.append(f"{stale} result line(s) of other settings in results.jsonl were not used")
     if results.bad_lines:
-        board.notes.append(f"unreadable (partial) line(s) of results.jsonl ignored: {results.bad_lines}")
+        board.notes.append(f"line(s) of results.jsonl ignored (their runs are redone by the next bench): "
+                           f"{results.describe_bad_lines()}")
+    key = score_key(suite.model.score)
+    for (algorithm, env_id), group in runs.items():
+        bad = [f"seed {r['seed']} ({r['final'][key]})" for r in group if not math.isfinite(r["final"][key])]
+        if bad:
+            board.notes.append(f"{algorithm} on {env_id}: final score not finite for {', '.join(bad)}; "
+                               "its statistics are NaN")
+    finished = {(r["algorithm"], r["env"], r["seed"]) for group in runs.values() for r in group}
+    for f in results.failures():
+        if (f["algorithm"], f["env"], f["seed"]) not in finished and (f["algorithm"], f["env"]) in select_keys(suite):
+            board.notes.append(f"{f['algorithm']} on {f['env']} seed {f['seed']} failed: {f['error']}")
     for env_id in suite.model.envs:
         for algorithm in suite.model.algorithms:
             if (algorithm, env_id) in runs:

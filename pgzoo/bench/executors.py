@@ -11,18 +11,24 @@ import contextlib
 import multiprocessing as mp
 import os
 import signal
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from pgzoo.bench.lifeline import Reaper, die_with_parent
 from pgzoo.bench.population import run_item
 from pgzoo.bench.suite import RunSpec
 from pgzoo.bench.task import limit_threads
 from pgzoo.errors import UsageError
+from pgzoo.registry import QUIET_PLUGINS_ENV
 
 MAX_ATTEMPTS = 3
+RAY_CONNECT_TIMEOUT_S = 30
 StatusCallback = Callable[[int], None]
 """Called with the number of runs currently running."""
 
@@ -41,8 +47,20 @@ def _one_line(err: BaseException) -> str:
     return text[0] if text else type(err).__name__
 
 
-def _init_local_worker() -> None:
+def _outcomes(item: list[RunSpec], records: list[dict[str, Any]]) -> Iterator[Outcome]:
+    """The outcomes of a work item: a results line per run, or (a population member that
+    failed alone) its error."""
+    for spec, r in zip(item, records, strict=True):
+        if r.get("type") == "failed":
+            yield Outcome(spec, error=r["error"])
+        else:
+            yield Outcome(spec, record=r)
+
+
+def _init_local_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops the workers itself
+    die_with_parent(parent_pid)  # ... and a SIGKILLed bench takes them with it
+    os.environ[QUIET_PLUGINS_ENV] = "1"  # the bench has already warned about broken plugins
     limit_threads()
 
 
@@ -61,7 +79,7 @@ class LocalExecutor:
         attempts = [0] * len(specs)
         while pending:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                             initializer=_init_local_worker)
+                                             initializer=_init_local_worker, initargs=(os.getpid(),))
             futures: dict[Future, int] = {self._pool.submit(run_item, [asdict(s) for s in specs[i]], "local"): i
                                           for i in pending}
             pending = []
@@ -86,7 +104,7 @@ class LocalExecutor:
                         except Exception as e:  # a failed run must not stop the others
                             yield from (Outcome(s, error=_one_line(e)) for s in specs[i])
                             continue
-                        yield from (Outcome(s, record=r) for s, r in zip(specs[i], records, strict=True))
+                        yield from _outcomes(specs[i], records)
                 finished = True
             finally:
                 self.close(wait=finished)
@@ -118,19 +136,30 @@ class RayExecutor:
     def __init__(self, workers: int, address: str | None = None) -> None:
         self.workers, self.address = workers, address
         self._refs: list[Any] = []
+        self._reaper: Reaper | None = None
 
     def _init(self) -> Any:
+        if self.address:
+            check_reachable(self.address)
+            _use_ray_token_if_saved()  # before Ray reads its settings at import
         try:
             import ray
         except ImportError:
             raise UsageError("--executor ray needs Ray: pip install 'pgzoo[bench]'") from None
 
-        env_vars = {k: v for k, v in os.environ.items() if k.startswith("PGZOO_")}
+        env_vars = {**{k: v for k, v in os.environ.items() if k.startswith("PGZOO_")}, QUIET_PLUGINS_ENV: "1"}
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR",
-                                  "runtime_env": {"env_vars": env_vars} if env_vars else None}
+                                  "runtime_env": {"env_vars": env_vars}}
         if self.address:
-            ray.init(address=self.address, **kwargs)
+            try:
+                with _time_limit(RAY_CONNECT_TIMEOUT_S, f"no Ray cluster answered at {self.address} within "
+                                                        f"{RAY_CONNECT_TIMEOUT_S} s"):
+                    ray.init(address=self.address, **kwargs)
+            except (ConnectionError, RuntimeError, ray.exceptions.RayError) as e:
+                raise UsageError(f"--address {self.address}: cannot join the Ray cluster there: "
+                                 f"{_one_line(e)}") from None
         else:
+            self._reaper = Reaper()  # the local cluster's processes must not outlive a killed bench
             ray.init(num_cpus=self.workers, include_dashboard=False, **kwargs)
         return ray
 
@@ -156,7 +185,7 @@ class RayExecutor:
                     except ray.exceptions.RayError as e:
                         yield from (Outcome(s, error=_one_line(e)) for s in item)
                         continue
-                    yield from (Outcome(s, record=r) for s, r in zip(item, records, strict=True))
+                    yield from _outcomes(item, records)
         finally:
             self.close()
 
@@ -164,13 +193,61 @@ class RayExecutor:
         """Cancel unfinished tasks and disconnect (a cluster we joined keeps running)."""
         import ray
 
-        if not ray.is_initialized():
-            return
+        if ray.is_initialized():
+            self._disconnect(ray)
+        if self._reaper is not None:
+            self._reaper.close()
+            self._reaper = None
+
+    def _disconnect(self, ray: Any) -> None:
         for ref in self._refs:
             with contextlib.suppress(Exception):  # finished or already cancelled
                 ray.cancel(ref, force=True)
         self._refs = []
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A one-line :class:`UsageError` unless something accepts TCP connections at ``address``
+    (``host:port``; other forms, such as ``auto`` or ``ray://…``, are left to Ray). Ray itself
+    retries an unreachable address for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or "/" in host:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        reason = "no answer" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise UsageError(f"--address {address}: cannot reach a Ray cluster there ({reason})") from None
+
+
+def _use_ray_token_if_saved() -> None:
+    """Join with token authentication when this machine has Ray's saved token, as ``ray start``
+    decides for the cluster it starts: any local ``ray.init()`` (e.g. ``pgzoo bench --executor ray``
+    without ``--address``) saves ``~/.ray/auth_token``, and a cluster started after that expects it
+    while a joining driver does not send it unless ``RAY_AUTH_MODE=token``."""
+    if "RAY_AUTH_MODE" not in os.environ and (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: int, message: str) -> Iterator[None]:
+    """Raise a :class:`UsageError` with ``message`` if the block takes longer than ``seconds``
+    (SIGALRM: main thread on Unix only; elsewhere no limit)."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise UsageError(message)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def make_executor(name: str, workers: int, address: str | None = None) -> LocalExecutor | RayExecutor:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pgzoo.algorithm import Algorithm
 from pgzoo.bench.suite import RunSpec, Suite
+from pgzoo.engine.envs import make_env
 from pgzoo.errors import UsageError
 from pgzoo.registry import Registry
+from pgzoo.resources import check_loss_state_memory
+from pgzoo.spaces import EnvSpec
 
 
 @dataclass
@@ -20,6 +24,8 @@ class Grid:
 
 
 def _kind(registry: Registry, name: str) -> str | None:
+    if name in registry.conflicts:
+        registry.algorithm(name)  # raises: two plugins claim the name
     if name in registry.algorithms:
         return "algorithm"
     if name in registry.baselines:
@@ -42,11 +48,24 @@ def _resolve(
     budget = {"total_steps": suite.model.envs[env_id].steps, "total_episodes": None,
               "eval_episodes": protocol.episodes}
     try:
-        config = cls.make_config(env_id, {**hp, **budget}).model_dump(mode="json")
+        cfg = cls.make_config(env_id, {**hp, **budget})
+        check_buildable(cls(cfg), env_id)
     except UsageError as e:
         raise suite.error(key, str(e)) from None
+    config = cfg.model_dump(mode="json")
     defaults = cls.make_config().model_dump(mode="json")
     return config, {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
+
+
+def check_buildable(algo: Algorithm, env_id: str) -> None:
+    """Build ``algo``'s agent for ``env_id`` and its loss state, as training would, so that a
+    mismatch (action space, features, network size) is a :class:`UsageError` before any run starts."""
+    env = make_env(env_id, algo.config.max_episode_steps)
+    try:
+        spec = EnvSpec.from_env(env, env_id)
+    finally:
+        env.close()
+    check_loss_state_memory(algo, algo.build_agent(spec))
 
 
 def build_grid(suite: Suite, registry: Registry, only: list[str] | None = None,

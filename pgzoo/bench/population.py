@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -84,9 +85,12 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
     start = time.perf_counter()
     population = Population(algo, first.env, [r.seed for r in runs], eval_every=first.every, on_eval=on_eval)
     result = population.run()
-    records = []
+    records: list[dict[str, Any]] = []
     share = result.wall_s / len(runs)
     for r, run in enumerate(runs):
+        if r in result.failed:  # diverged: reported alone, the other members' results stand
+            records.append({"type": "failed", "error": result.failed[r]})
+            continue
         stoch, greedy = _evaluate_both(result.agent(r), run.env, seeds[r].eval_envs, cfg, population.rng_states[r])
         (mean, std), (gmean, gstd) = summarize(stoch), summarize(greedy)
         steps = int(result.env_steps[r])
@@ -96,15 +100,26 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
                    "eval_capped_episodes": capped[r] + stoch.capped + greedy.capped}
         record = run_record(run, summary, curves[r], origin, (time.perf_counter() - start) / len(runs), executor)
         record["population"] = len(runs)
+        record["population_seeds"] = [x.seed for x in runs]  # to retrain this very group if a line is lost
         records.append(record)
     return records
 
 
-def group_cells(specs: list[Any], enabled: bool = True) -> list[list[Any]]:
-    """The specs as work items: all seeds of a population-capable cell together, others alone."""
+def group_cells(specs: list[Any], enabled: bool = True, done: list[dict[str, Any]] | None = None,
+                grid: list[Any] | None = None) -> list[list[Any]]:
+    """The specs as work items: all seeds of a population-capable cell together, others alone.
+
+    A seed whose cell was trained before (``done``: the results lines there are) is retrained in
+    the population it was first trained in, with the seeds that population had (its lines'
+    ``population_seeds``; for lines without it, the cell's seeds in ``grid`` if their number is
+    the line's ``population``), so that it reproduces its lost number bit for bit: float32
+    batched kernels round differently for other groups. The caller keeps only the missing lines.
+    """
     items: dict[tuple, list[Any]] = {}
     singles: list[list[Any]] = []
     capable: dict[tuple, bool] = {}
+    original = _original_groups(done or [], grid or specs)
+    redo: dict[tuple, list[Any]] = {}
     for spec in specs:
         key = cell_key(spec)
         if enabled and key not in capable:
@@ -114,10 +129,32 @@ def group_cells(specs: list[Any], enabled: bool = True) -> list[list[Any]]:
                 print(f"pgzoo bench: {spec.algorithm} on {spec.env}: seeds trained one by one: {refusal}",
                       file=sys.stderr)
         if enabled and capable.get(key):
-            items.setdefault(key, []).append(spec)
+            seeds = original.get((*key, spec.seed))
+            if seeds is None:
+                items.setdefault(key, []).append(spec)
+            elif (*key, tuple(seeds)) not in redo:
+                redo[(*key, tuple(seeds))] = [replace(spec, seed=s) for s in seeds]
         else:
             singles.append([spec])
-    return [*items.values(), *singles]
+    return [*items.values(), *redo.values(), *singles]
+
+
+def _original_groups(done: list[dict[str, Any]], grid: list[Any]) -> dict[tuple, list[int]]:
+    """(cell key…, seed) → the seeds of the population that seed was trained in, from results lines."""
+    cell_seeds: dict[tuple, list[int]] = {}
+    for spec in grid:
+        cell_seeds.setdefault(cell_key(spec), []).append(spec.seed)
+    out: dict[tuple, list[int]] = {}
+    for r in done:
+        if r.get("population", 1) < 2:
+            continue
+        key = (r.get("kind", "algorithm"), r["algorithm"], r["env"], r["config_hash"])
+        seeds = r.get("population_seeds")
+        if seeds is None and len(cell_seeds.get(key, ())) == r["population"]:
+            seeds = sorted(cell_seeds[key])
+        for s in seeds or ():
+            out.setdefault((*key, s), list(seeds))
+    return out
 
 
 def run_item(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:

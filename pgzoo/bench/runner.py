@@ -13,14 +13,16 @@ from pathlib import Path
 from types import FrameType
 
 from pgzoo.bench.board import build_board
-from pgzoo.bench.executors import make_executor
+from pgzoo.bench.executors import check_reachable, make_executor
 from pgzoo.bench.grid import build_grid
+from pgzoo.bench.lock import bench_lock
 from pgzoo.bench.population import group_cells
 from pgzoo.bench.progress import GridProgress
 from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.bench.render import write_leaderboard
-from pgzoo.bench.results import RESULTS_FILE, append_line, read_results
+from pgzoo.bench.results import RESULTS_FILE, append_line, failed_record, read_results
 from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
+from pgzoo.userfiles import writable_folder
 
 DEFAULT_SUITE = "quick"
 DEFAULT_OUT = "pgzoo-bench-quick"
@@ -49,12 +51,20 @@ def _say(message: str) -> None:
 
 
 def default_suite_folder(out: str | Path = DEFAULT_OUT) -> Path:
-    """Copy the packaged quick suite into ``out`` (in the current directory) and return it."""
-    folder = Path(out)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Copy the packaged quick suite into ``out`` (in the current directory) and return it.
+
+    A ``suite.toml`` already there is kept (it may have been edited), with a note if it differs
+    from the packaged one."""
+    folder = writable_folder(out, "quick suite folder")
     source = resources.files("pgzoo.bench").joinpath("suites", DEFAULT_SUITE, SUITE_FILE)
+    target = folder / SUITE_FILE
+    if target.exists():
+        if not target.is_file() or target.read_bytes() != source.read_bytes():
+            _say(f"keeping the existing {target}, which differs from the packaged quick suite (delete it to "
+                 "get the packaged one back)")
+        return folder
     with resources.as_file(source) as src:
-        shutil.copyfile(src, folder / SUITE_FILE)
+        shutil.copyfile(src, target)
     return folder
 
 
@@ -85,19 +95,31 @@ def run_bench(
     The seeds of a cell train as one population (:mod:`pgzoo.engine.population`) where the algorithm
     can, unless ``population`` (default: the suite's ``population``) is false. A book figure or
     example folder (``kind = "book-figure"`` / ``"book-example"``) is run by
-    :mod:`pgzoo.book.figures` instead."""
+    `pgzoo.book.figures` instead."""
     from pgzoo.book.figure_suite import is_book_suite
+
+    book = is_book_suite(suite_dir)
+    folder = Path(suite_dir) if book else load_suite(suite_dir).path.parent
+    with bench_lock(folder):
+        if book:
+            return _run_book_suite(folder, seeds, population, progress)
+        return _run_suite(suite_dir, seeds, workers, executor, address, only, progress, population)
+
+
+def _run_suite(suite_dir: str | Path, seeds: int | None, workers: int | None, executor: str, address: str | None,
+               only: list[str] | None, progress: bool, population: bool | None) -> BenchReport:
     from pgzoo.registry import get_registry
 
-    if is_book_suite(suite_dir):
-        return _run_book_suite(Path(suite_dir), seeds, population, progress)
     suite = load_suite(suite_dir)
     folder = suite.path.parent
     grid = build_grid(suite, get_registry(), only, seeds)
+    if executor == "ray" and address:
+        check_reachable(address)  # before anything is said or started
     results_path = folder / RESULTS_FILE
     results = read_results(results_path)
     if results.bad_lines:
-        _say(f"ignoring unreadable (partial) line(s) {results.bad_lines} of {results_path}; those runs are redone")
+        _say(f"{results_path}: ignoring {len(results.bad_lines)} bad line(s), whose runs are redone: "
+             f"{results.describe_bad_lines()}")
     for note in grid.skipped:
         _say(note)
     done = results.done_keys()
@@ -118,11 +140,15 @@ def run_bench(
         if todo:
             use_population = suite.model.population if population is None else population
             use_population = use_population and not suite.model.tensorboard  # every run logs its own updates
-            for outcome in runner.run(group_cells(todo, use_population), bar.set_running):
+            items = group_cells(todo, use_population, results.runs(), grid.runs)
+            for outcome in runner.run(items, bar.set_running):
+                if outcome.spec.key in done:
+                    continue  # retrained only so that a lost member of its population comes out the same
                 if outcome.record is not None:
                     append_line(results_path, outcome.record)
                     report.finished += 1
                 else:
+                    append_line(results_path, failed_record(outcome.spec, outcome.error or "failed"))
                     report.failed.append(f"{outcome.spec.label}: {outcome.error}")
                     bar.write(f"pgzoo bench: run failed: {outcome.spec.label}: {outcome.error}")
                 bar.finished(outcome.record is not None)
@@ -143,9 +169,10 @@ def _run_book_suite(folder: Path, runs: int | None, population: bool | None, pro
     return BenchReport(folder, n, 0, finished=n, wall_s=time.perf_counter() - start, leaderboard=text)
 
 
-def render_folder(folder: str | Path, suite: Suite | None = None) -> str:
+def render_folder(folder: str | Path, suite: Suite | None = None, warn: bool = False) -> str:
     """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown.
-    (A book figure or example folder is redrawn from its saved runs instead.)"""
+    (A book figure or example folder is redrawn from its saved runs instead.) With ``warn``, bad
+    lines of ``results.jsonl`` are also reported on stderr."""
     from pgzoo.book.figure_suite import is_book_suite
     from pgzoo.book.figures import reproduce_any
 
@@ -153,4 +180,7 @@ def render_folder(folder: str | Path, suite: Suite | None = None) -> str:
         return reproduce_any(folder, render_only=True)[0]
     suite = suite or load_suite(folder)
     results = read_results(suite.path.parent / RESULTS_FILE)
+    if warn and results.bad_lines:
+        print(f"pgzoo leaderboard: {suite.path.parent / RESULTS_FILE}: ignoring {len(results.bad_lines)} bad "
+              f"line(s) (a bench redoes their runs): {results.describe_bad_lines()}", file=sys.stderr)
     return write_leaderboard(build_board(suite, results), suite.path.parent)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pgzoo.config import format_validation_error
 from pgzoo.errors import UsageError
 from pgzoo.registry import check_env_id, env_name
+from pgzoo.userfiles import read_user_text
 
 SUITE_FILE = "suite.toml"
 
@@ -187,10 +188,10 @@ def load_suite(suite_dir: str | Path) -> Suite:
     """Read and validate ``SUITE_DIR/suite.toml``; any problem is a one-line :class:`UsageError`."""
     d = Path(suite_dir)
     path = d / SUITE_FILE if d.is_dir() or not d.suffix else d
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path}: no such suite file (a suite is a folder with a {SUITE_FILE})")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(read_user_text(path, "suite file"))
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path}: invalid TOML: {e}") from None
     try:

@@ -41,6 +41,7 @@ from pgzoo.engine.trainer import Trainer
 from pgzoo.errors import UsageError
 from pgzoo.registry import get_algorithm
 from pgzoo.spaces import encode_obs
+from pgzoo.userfiles import read_user_json, read_user_text
 
 
 def _algorithm(suite: FigureSuite, line: Line, episodes: int) -> Any:
@@ -96,6 +97,7 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
         if use_population:
             pop = Population([a for a in algos for _ in seeds], suite.env, seeds * len(members),
                              snapshot_episodes=p_after, progress=progress, stop_on_truncation=True).run()
+            pop.check()  # a run that diverged would bias the figure: stop, as a single run would
             final_p = p_right(pop, pop.params)
             for j, i in enumerate(members):
                 rows = slice(j * runs, (j + 1) * runs)
@@ -154,8 +156,16 @@ def reproduce(folder: str | Path, runs: int | None = None, episodes: int | None 
     suite = load_suite(folder)
     if not render_only:
         save_runs(folder, suite, run_lines(suite, runs, episodes, population, progress))
-    meta = json.loads((folder / "runs.json").read_text())
+    _check_saved_runs(folder)
+    meta = read_user_json(folder / "runs.json", "saved runs")
     return render(folder, suite, load_runs(folder, suite), meta)
+
+
+def _check_saved_runs(folder: Path) -> None:
+    """A one-line :class:`UsageError` if ``folder`` lacks the files :func:`save_runs` writes."""
+    for name in ("runs.json", "runs.npz"):
+        if not (folder / name).is_file():
+            raise UsageError(f"{folder}: no saved runs ({name} is missing); `pgzoo bench {folder}` trains them")
 
 
 def reproduce_any(folder: str | Path, runs: int | None = None, population: bool | None = None,
@@ -169,8 +179,8 @@ def reproduce_any(folder: str | Path, runs: int | None = None, population: bool 
             reproduce_example(folder)
         return (folder / "table.md").read_text(), 0
     reproduce(folder, runs, None, population, render_only, progress)
-    meta = json.loads((folder / "runs.json").read_text())
-    return (folder / "table.md").read_text(), 0 if render_only else meta["runs"] * len(meta["labels"])
+    meta = read_user_json(folder / "runs.json", "saved runs")
+    return read_user_text(folder / "table.md", "table"), 0 if render_only else meta["runs"] * len(meta["labels"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,6 +123,14 @@ class PopulationResult:
     template: Agent | None = None
     rounds: int = 0
     """Iterations of the batched loop (each steps the collecting runs and updates the others)."""
+    failed: dict[int, str] = field(default_factory=dict)
+    """Run → why it stopped early: a non-finite loss or gradient (its parameters are the last
+    good ones; the other runs went on)."""
+
+    def check(self) -> None:
+        """Raise :class:`~pgzoo.engine.trainer.TrainingError` (the first failure) if any run failed."""
+        if self.failed:
+            raise TrainingError(self.failed[min(self.failed)])
 
     def agent(self, run: int) -> Agent:
         """Run ``run``'s trained agent (a copy)."""
@@ -146,9 +154,10 @@ class _AgentLoss(nn.Module):
         super().__init__()
         self.agent, self.loss = agent, loss
 
-    def forward(self, fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         terms = self.loss(self.agent.policy, self.agent.value, from_fields(fields))
-        return total_loss(terms), {f"loss.{k}": v for k, v in self.loss.named_buffers()}
+        losses = {k: v.detach() for k, v in terms.items() if k.startswith("loss_")}
+        return total_loss(terms), losses, {f"loss.{k}": v for k, v in self.loss.named_buffers()}
 
 
 class _AgentPrepare(nn.Module):
@@ -245,6 +254,11 @@ class _Queue:
             batches = [{f: v[i] for f, v in stacked.items()} for i in range(len(stacked["rewards"]))]
         self.lists[run].extend(batches)
         self.list_len[run] = len(self.lists[run])
+
+    def drop(self, run: int) -> None:
+        """Forget the queued batches of ``run`` (a run that stopped)."""
+        self.head[run] = self.tail[run] = 0
+        self.lists[run], self.list_len[run] = [], 0
 
     def pop_stored(self) -> tuple[np.ndarray, Fields] | None:
         """One batch from the store for every run that has one: (runs, fields ``[k, *batch]``)."""
@@ -347,7 +361,7 @@ class Population:
         dtype, obs_space, scale = self.dtype, spec.observation_space, cfg.scale_images
 
         def loss_fn(p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
-                    fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                    fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
             return functional_call(agent_loss, ({f"agent.{k}": v for k, v in p.items()}, s), (fields,))
 
         prepares = type(algo).prepare is not Algorithm.prepare
@@ -379,6 +393,7 @@ class Population:
         ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
         ep_count, env_steps, updates = (np.zeros(R, dtype=np.int64) for _ in range(3))
         stopped = np.zeros(R, dtype=bool)
+        failed: dict[int, str] = {}
         returns: list[list[float]] = [[] for _ in range(R)]
         lengths: list[list[int]] = [[] for _ in range(R)]
         cut: list[list[bool]] = [[] for _ in range(R)]
@@ -397,7 +412,7 @@ class Population:
         def learn(runs: np.ndarray, fields: Fields) -> None:
             idx = torch.from_numpy(runs)
             sub = {n: v[idx].requires_grad_(True) for n, v in params.items()}
-            totals, new_state = vmap(loss_fn)(sub, {k: v[idx] for k, v in state.items()}, fields)
+            totals, terms, new_state = vmap(loss_fn)(sub, {k: v[idx] for k, v in state.items()}, fields)
             if new_state.keys() != state.keys():
                 raise UsageError(f"cannot train '{algo.name}' as a population: its loss creates state "
                                  f"{sorted(new_state.keys() - state.keys())} outside init_state")
@@ -406,10 +421,19 @@ class Population:
             for g in grads:
                 if g is not None:
                     bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1))
-            if bad.any():
-                r = int(runs[int(bad.nonzero()[0, 0])])
-                raise TrainingError(f"'{algo.name}' on {self.env_id}: non-finite loss or gradient in run "
-                                    f"{r} (seed {self.seeds[r]}) at env step {env_steps[r]} (update {updates[r] + 1})")
+            if bad.any():  # those runs stop with their last good parameters; the others go on
+                for j in np.flatnonzero(bad.numpy()):
+                    r = int(runs[j])
+                    failed[r] = divergence_message(algo.name, self.env_id, self.seeds[r], {k: v[j] for k, v in
+                                                   terms.items()}, int(env_steps[r]), int(updates[r]) + 1)
+                    stopped[r] = True
+                    queue.drop(r)
+                keep = ~bad
+                runs, idx = runs[keep.numpy()], idx[keep]
+                grads = tuple(None if g is None else g[keep] for g in grads)
+                new_state = {k: v[keep] for k, v in new_state.items()}
+                if not len(runs):
+                    return
             grads = {n: g for n, g in zip(sub, grads, strict=True) if g is not None}
             if cfg.max_grad_norm is not None:  # torch.nn.utils.clip_grad_norm_, per run
                 norm = torch.sqrt(sum(g.reshape(len(runs), -1).pow(2).sum(1) for g in grads.values()))
@@ -459,7 +483,7 @@ class Population:
                             snapshots[k_ep][n][take] = v[take]
                         snapped[k_ep][take] = True
                 if self.on_eval is not None:
-                    for r in np.flatnonzero(settled & (env_steps >= next_eval)):
+                    for r in np.flatnonzero(settled & (env_steps >= next_eval) & ~_mask(R, failed)):
                         self.on_eval(int(r), int(env_steps[r]), _member(template, params, int(r)))
                         last_eval[r] = env_steps[r]
                         next_eval[r] = (env_steps[r] // every + 1) * every
@@ -500,14 +524,29 @@ class Population:
             for n, v in params.items():
                 snapshots[k_ep][n][~snapped[k_ep]] = v[~snapped[k_ep]]
         if self.on_eval is not None:
-            for r in np.flatnonzero(last_eval != env_steps):
+            for r in np.flatnonzero((last_eval != env_steps) & ~_mask(R, failed)):
                 self.on_eval(int(r), int(env_steps[r]), _member(template, params, int(r)))
         return PopulationResult(
             algo.name, self.env_id, self.seeds, params,
             [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
             [np.asarray(x, dtype=bool) for x in cut],
-            env_steps, updates, wall, snapshots, template, rounds,
+            env_steps, updates, wall, snapshots, template, rounds, failed,
         )
+
+
+def divergence_message(algorithm: str, env_id: str, seed: int, losses: dict[str, torch.Tensor], env_step: int,
+                       update: int) -> str:
+    """Why a run stopped, in the words of :class:`pgzoo.Trainer`: the loss terms that are not
+    finite (or the gradient), the env step and the update."""
+    bad = [f"{k} is {float(v)}" for k, v in losses.items() if not torch.isfinite(v)]
+    what = ", ".join(bad) if bad else "a gradient of the total loss is not finite"
+    return f"'{algorithm}' on {env_id} (seed {seed}): {what} at env step {env_step} (update {update})"
+
+
+def _mask(runs: int, members: dict[int, str]) -> np.ndarray:
+    out = np.zeros(runs, dtype=bool)
+    out[list(members)] = True
+    return out
 
 
 def train_population(

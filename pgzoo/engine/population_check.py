@@ -28,6 +28,7 @@ def check_population_matches_single_runs(name: str, env_id: str, overrides: dict
     if blocker:
         return blocker
     pop = Population(algo, env_id, seeds, dtype=torch.float64).run()
+    pop.check()
     for r, seed in enumerate(seeds):
         alone = Trainer(algo, env_id, seed, progress=False, dtype=torch.float64).run()
         assert [e["return"] for e in alone.episodes] == pop.episode_returns[r].tolist(), f"seed {seed}: episodes"
