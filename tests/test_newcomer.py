@@ -175,8 +175,9 @@ def test_module_colon_ids_work_and_typos_still_get_a_hint(tmp_path) -> None:
     assert "reinforce on my_envs:Tiny-v0 (seed 0): 4" in ok.stdout
     typo = run_cli("train", "reinforce", "--env", "my_envs:Tinny-v0", cwd=tmp_path)
     assert typo.returncode == 2
-    assert typo.stderr == "pgzoo train: error: unknown environment 'Tinny-v0' (module 'my_envs' did not register it)\n"
-    assert "(did you mean: CartPole-v0, CartPole-v1?)" in run_cli("train", "reinforce", "--env", "CartPol-v1").stderr
+    assert typo.stderr == ("pgzoo train: error: unknown environment 'Tinny-v0' (module 'my_envs' did not register it) "
+                           "(did you mean: Tiny-v0?)\n")
+    assert "(did you mean: CartPole-v1, CartPole-v0?)" in run_cli("train", "reinforce", "--env", "CartPol-v1").stderr
     (tmp_path / "s").mkdir()
     (tmp_path / "s" / "suite.toml").write_text(
         'name = "m"\nseeds = 1\n[evaluation]\nevery = 20\nepisodes = 1\n[envs."my_envs:Tiny-v0"]\nsteps = 40\n'
