@@ -77,7 +77,7 @@ def _kill_bench_and_count_survivors(folder: Path, *extra: str, ready: int, wait_
         assert len(family) >= ready, family
         os.kill(bench.pid, signal.SIGKILL)
         bench.wait()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60  # generous: a loaded machine is slow to let processes go
         while any(_alive(p) for p in family) and time.monotonic() < deadline:
             time.sleep(0.5)
         return sum(_alive(p) for p in family)
@@ -88,7 +88,7 @@ def _kill_bench_and_count_survivors(folder: Path, *extra: str, ready: int, wait_
 
 def test_a_sigkilled_bench_takes_its_pool_workers_with_it(tmp_path) -> None:
     (tmp_path / "suite.toml").write_text(LONG)
-    # 2 workers (and multiprocessing's resource tracker) must be gone within 20 s
+    # 2 workers (and multiprocessing's resource tracker) must be gone within 60 s
     assert _kill_bench_and_count_survivors(tmp_path, "--workers", "2", "--no-population", ready=3) == 0
 
 

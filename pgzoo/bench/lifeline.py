@@ -93,6 +93,10 @@ def reap(pid: int, pipe: int = 0) -> None:
         ready, _, _ = select.select([pipe], [], [], POLL_S)
         if ready and not os.read(pipe, 1024):
             break
+    for p in list(seen):  # children started since the last look, under a process already seen
+        if _start_time(p) == seen[p]:
+            seen.update(descendants(p))
+    seen.pop(os.getpid(), None)
     for p, started in seen.items():
         if _start_time(p) == started:
             with contextlib.suppress(OSError):
