@@ -8,12 +8,13 @@ parameter importances.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from pgzoo import atomic
 
 LINESTYLES = ("-", "--", "-.", ":")
 
@@ -89,12 +90,11 @@ def save(fig: Any, path: str | Path, dpi: int = 110) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically (a temporary file renamed over it) and close it."""
     plt = pyplot()
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp.png")
     try:
-        fig.savefig(tmp, dpi=dpi)
+        with atomic.replacing(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
-    os.replace(tmp, path)
     return path
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pgzoo import atomic
 from pgzoo.config import format_validation_error
 from pgzoo.errors import UsageError
 from pgzoo.userfiles import read_user_json, writable_folder
@@ -22,16 +22,13 @@ METRIC_FIELDS = ("episode", "env_steps", "return", "length", "wall_s")
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (a temporary file renamed over the target)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic.write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def save_model(path: Path, state: dict[str, Any]) -> None:
     """Save state dicts atomically; they load back with ``torch.load(weights_only=True)``."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic.replacing(path) as tmp:
+        torch.save(state, tmp)
 
 
 class RunMeta(BaseModel):

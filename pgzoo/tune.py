@@ -32,6 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from pgzoo import atomic
 from pgzoo.config import TUNE_KEY
 from pgzoo.errors import UsageError
 from pgzoo.tblog import TrainLogger
@@ -337,9 +338,7 @@ def best_settings(study: Any, settings: TuneSettings) -> dict[str, Any]:
 def write_best_toml(path: Path, values: dict[str, Any], header: list[str]) -> None:
     """``values`` as a flat TOML file (``pgzoo train --config``), with ``header`` as comments."""
     lines = [f"# {h}" for h in header] + [f"{k} = {toml_value(v)}" for k, v in values.items()]
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(path)
+    atomic.write_text(path, "\n".join(lines) + "\n")
 
 
 def importances(study: Any) -> dict[str, float] | str:
@@ -412,7 +411,7 @@ def write_outputs(study: Any, settings: TuneSettings, storage: str, out_dir: Pat
              + f" (over the plugin's defaults for {settings.env_id}).\n"]
     if not complete:
         lines.append("No completed trial yet: no best settings.\n")
-        (out_dir / "report.md").write_text("\n".join(lines))
+        atomic.write_text(out_dir / "report.md", "\n".join(lines))
         return
     best = study.best_trial
     values = best_settings(study, settings)
@@ -441,7 +440,7 @@ def write_outputs(study: Any, settings: TuneSettings, storage: str, out_dir: Pat
         lines.append("fANOVA importances (Optuna) over the completed trials: " +
                      ", ".join(f"`{k}` {v:.2f}" for k, v in imp.items()) + ".\n")
         lines.append("![parameter importances](importances.png)\n")
-    (out_dir / "report.md").write_text("\n".join(lines))
+    atomic.write_text(out_dir / "report.md", "\n".join(lines))
 
 
 def _redact(url: str) -> str:

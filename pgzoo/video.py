@@ -19,6 +19,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from pgzoo import atomic
 from pgzoo.engine.envs import make_env
 from pgzoo.engine.evaluation import evaluate
 from pgzoo.errors import UsageError
@@ -106,11 +107,7 @@ def record_video(
     probe = _renderable_env(env_id, max_episode_steps)  # fails before evaluating
     fps = int(probe.metadata.get("render_fps") or 30)
     probe.close()
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix or '.mp4'}")
-    try:
+    with atomic.replacing(out, suffix=out.suffix or ".mp4") as tmp:
         returns = evaluate(policy, env_id, seeds, deterministic, max_episode_steps, **evaluate_kwargs,
                            env_factory=lambda: FrameRecorder(_renderable_env(env_id, max_episode_steps), tmp, fps))
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return returns

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pgzoo import plotting
+from pgzoo import atomic, plotting
 from pgzoo.bench import stats
 from pgzoo.bench.board import Board, curve_key
 
@@ -220,8 +219,6 @@ def write_leaderboard(board: Board, folder: Path) -> str:
     """Write the three files into ``folder``; return the markdown."""
     text = markdown(board)
     for name, content in ((MD_FILE, text), (JSON_FILE, json.dumps(as_json(board), indent=2) + "\n")):
-        tmp = folder / (name + ".tmp")
-        tmp.write_text(content)
-        os.replace(tmp, folder / name)
+        atomic.write_text(folder / name, content)
     plot_curves(board, folder / PNG_FILE)
     return text

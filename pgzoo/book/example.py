@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from pgzoo import atomic
 from pgzoo.config import build_config, load_toml
 from pgzoo.engine.batched_envs import EnvList
 
@@ -74,7 +75,7 @@ def reproduce_example(folder: str | Path) -> Path:
         rows.append({"p": p, "J closed form": exact, "Monte Carlo": float(totals.mean()), "standard error": se,
                      "within 3 SE": abs(float(totals.mean()) - exact) <= 3 * se})
     marks = {"p*": OPTIMAL_P, "J(p*)": OPTIMAL_VALUE, **{k: float(start_value(v)) for k, v in EPSILON_GREEDY.items()}}
-    (folder / "table.json").write_text(json.dumps({"suite": suite.name, "episodes": suite.episodes,
+    atomic.write_text(folder / "table.json", json.dumps({"suite": suite.name, "episodes": suite.episodes,
                                                    "rows": rows, "marks": marks}, indent=2, ensure_ascii=False) + "\n")
     lines = [f"{suite.title}. Monte Carlo: {suite.episodes} episodes of the environment per p, no time limit. "
              f"p* = 2 − √2 ≈ {OPTIMAL_P:.4f}, J(p*) = −(6+4√2) ≈ {OPTIMAL_VALUE:.3f}; "
@@ -82,7 +83,7 @@ def reproduce_example(folder: str | Path) -> Path:
              "| p | J(p) closed form | Monte Carlo | standard error | within 3 SE |", "|---|---|---|---|---|"]
     lines += [f"| {r['p']:.4f} | {r['J closed form']:.3f} | {r['Monte Carlo']:.3f} | {r['standard error']:.3f} | "
               f"{'yes' if r['within 3 SE'] else 'no'} |" for r in rows]
-    (folder / "table.md").write_text("\n".join(lines) + "\n")
+    atomic.write_text(folder / "table.md", "\n".join(lines) + "\n")
     path = folder / "figure.png"
     _plot(suite, rows, path)
     return path

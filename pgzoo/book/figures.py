@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
+from pgzoo import atomic
 from pgzoo.book.figure_suite import EXAMPLE_KIND, FigureSuite, Line, load_suite
 from pgzoo.config import load_toml
 from pgzoo.engine.population import Population, PopulationResult
@@ -132,12 +133,13 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
 def save_runs(folder: Path, suite: FigureSuite, data: dict[str, Any]) -> None:
     """Write ``runs.npz`` (arrays per line) and ``runs.json`` (how they were made)."""
     arrays = {f"{k}_{i}": v for i, line in enumerate(data["lines"]) for k, v in line.items()}
-    np.savez_compressed(folder / "runs.npz", **arrays)
+    with atomic.replacing(folder / "runs.npz") as tmp:
+        np.savez_compressed(tmp, **arrays)
     meta = {"suite": suite.name, "labels": [line.label for line in suite.lines], "mode": data["mode"],
             "runs": int(data["lines"][0]["returns"].shape[0]), "episodes": int(data["lines"][0]["returns"].shape[1]),
             "p_after_episodes": data["p_after_episodes"], "wall_s": {k: round(v, 1) for k, v in data["wall_s"].items()},
             "torch": torch.__version__}
-    (folder / "runs.json").write_text(json.dumps(meta, indent=2) + "\n")
+    atomic.write_text(folder / "runs.json", json.dumps(meta, indent=2) + "\n")
 
 
 def load_runs(folder: Path, suite: FigureSuite) -> list[dict[str, np.ndarray]]:

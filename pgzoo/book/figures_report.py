@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pgzoo import atomic
+
 if TYPE_CHECKING:
     from pgzoo.book.figure_suite import FigureSuite
 
@@ -108,8 +110,8 @@ def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> 
 def render(folder: Path, suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> Path:
     """Write ``figure.png``, ``table.md`` and ``table.json`` into ``folder``; return the figure's path."""
     rows = table_rows(suite, lines, meta)
-    (folder / "table.md").write_text(markdown_table(suite, rows, meta))
-    (folder / "table.json").write_text(json.dumps({"suite": suite.name, "cap": suite.max_episode_steps,
+    atomic.write_text(folder / "table.md", markdown_table(suite, rows, meta))
+    atomic.write_text(folder / "table.json", json.dumps({"suite": suite.name, "cap": suite.max_episode_steps,
                                                    "meta": meta, "rows": rows}, indent=2, ensure_ascii=False) + "\n")
     path = folder / "figure.png"
     plot(suite, lines, path)
