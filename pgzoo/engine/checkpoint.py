@@ -51,7 +51,6 @@ if TYPE_CHECKING:
     from pgzoo.algorithm import Agent
     from pgzoo.config import AlgorithmConfig
     from pgzoo.engine.envs import EnvBatch
-    from pgzoo.engine.trainer import Trainer
     from pgzoo.sampling import ActionStream
 
 CHECKPOINT = "checkpoint.pt"
@@ -190,7 +189,7 @@ class Checkpointer:
         self._rows = _kept_rows(path, n)
         return MetricsWriter(path, append=True)
 
-    def bind(self, trainer: Trainer, agent: Agent, optimizer: torch.optim.Optimizer, stream: ActionStream,
+    def bind(self, trainer: Any, agent: Agent, optimizer: torch.optim.Optimizer, stream: ActionStream,
              generator: torch.Generator, envs: EnvBatch) -> None:
         """The live objects a checkpoint is taken from (and a resume restores into)."""
         self._bound = (trainer, agent, optimizer, stream, generator, envs)
@@ -254,7 +253,7 @@ class Checkpointer:
             self.due = (progress.env_steps // self.every + 1) * self.every
         if self.out_dir is None or self._bound is None:
             return
-        trainer, agent, optimizer, stream, generator, envs = self._bound
+        trainer, agent, optimizer, stream, generator, _ = self._bound
         meta = {
             "run": {"algorithm": trainer.algo.name, "env_id": trainer.env_id, "seed": trainer.seed,
                     "config": trainer.cfg.model_dump(mode="json")},

@@ -24,7 +24,7 @@ from pgzoo.engine.evaluation import Scores, evaluate, summarize
 from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
 from pgzoo.progress import progress_bar
-from pgzoo.rundir import MetricsWriter, save_model, write_json
+from pgzoo.rundir import save_model, write_json
 from pgzoo.sampling import ActionStream, act, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
