@@ -82,11 +82,12 @@ def resume(out: Path, capsys: pytest.CaptureFixture) -> str:
 # --- exact resume ------------------------------------------------------------------------
 EXACT = [
     # REINFORCE, one environment: its update falls at the episode's end, right before the checkpoint
-    ("reinforce", "CartPole-v1", {"total_steps": 3000}, 17),
-    ("reinforce", "ShortCorridor-v0", {"total_episodes": 60, "alpha_theta": 2**-10}, 23),
+    ("reinforce", "CartPole-v1", {"total_steps": 3000, "eval_episodes": 2}, 17),
+    ("reinforce", "ShortCorridor-v0", {"total_episodes": 40, "max_episode_steps": 100, "eval_episodes": 1}, 23),
     # per-step actor-critics: the checkpoint falls at the end of the step in which an episode ended
-    ("actor-critic", "CartPole-v1", {"total_steps": 2500, "num_envs": 1}, 9),
-    ("actor-critic-traces", "Acrobot-v1", {"total_steps": 1500, "num_envs": 1}, 1),
+    ("actor-critic", "CartPole-v1", {"total_steps": 1500, "num_envs": 1, "eval_episodes": 2}, 9),
+    ("actor-critic-traces", "Acrobot-v1", {"total_steps": 1200, "num_envs": 1, "eval_episodes": 1,
+                                           "max_episode_steps": 300}, 2),
 ]
 
 
@@ -128,7 +129,7 @@ def test_continuing_task_keeps_its_average_reward_traces_and_window(tmp_path, ca
     # actor-critic-continuing on AccessControl-v0: R̄ (a critic parameter) and the traces z are
     # saved; metrics rows stay one per reward_window env steps across the resume, because the
     # window in progress is saved too.
-    settings = {"total_steps": 3000, "reward_window": 500, "eval_steps": 200, "eval_episodes": 1}
+    settings = {"total_steps": 1500, "reward_window": 300, "eval_steps": 100, "eval_episodes": 1}
     out = tmp_path / "acc"
     train(out, "actor-critic-continuing", "AccessControl-v0", settings, stop_at=2)
     saved = torch.load(out / CHECKPOINT, weights_only=True)
@@ -136,8 +137,8 @@ def test_continuing_task_keeps_its_average_reward_traces_and_window(tmp_path, ca
     traces = {k: v for k, v in saved["loss"].items() if ".z_" in k or k.startswith("z_")}
     assert traces and all(v.shape[0] == 1 for v in traces.values()) and any(v.abs().sum() > 0 for v in traces.values())
     resume(out, capsys)
-    assert [int(r["env_steps"]) for r in rows(out)] == [500 * i for i in range(1, 7)]
-    assert [int(r["length"]) for r in rows(out)] == [500] * 6
+    assert [int(r["env_steps"]) for r in rows(out)] == [300 * i for i in range(1, 6)]
+    assert [int(r["length"]) for r in rows(out)] == [300] * 5
 
 
 # --- a real process: SIGKILL, SIGTERM, SIGINT ----------------------------------------------
@@ -155,7 +156,8 @@ def wait_for(proc: subprocess.Popen, ready: Any, timeout: float = 120) -> None:
 
 
 def test_sigkill_in_the_middle_then_resume_finishes_with_every_episode_once(tmp_path) -> None:
-    args = ["reinforce", "--env", "CartPole-v1", "--steps", "6000", "--set", "checkpoint_every=1000"]
+    args = ["reinforce", "--env", "CartPole-v1", "--steps", "4000", "--set", "checkpoint_every=800",
+            "--set", "eval_episodes=1"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert subprocess.run([sys.executable, "-m", "pgzoo.cli", "train", *args, "--out", str(whole), "--quiet"],
                           capture_output=True).returncode == 0
@@ -179,7 +181,7 @@ def test_sigkill_in_the_middle_then_resume_finishes_with_every_episode_once(tmp_
     again = subprocess.run([sys.executable, "-m", "pgzoo.cli", "train", "--resume", str(cut)], capture_output=True,
                            text=True)
     assert again.returncode == 0
-    assert again.stderr == f"pgzoo train: {cut} is finished (6000 env steps, summary.json); nothing to resume\n"
+    assert again.stderr == f"pgzoo train: {cut} is finished (4000 env steps, summary.json); nothing to resume\n"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -343,3 +345,13 @@ def test_checkpoint_every_is_validated(capsys) -> None:
     cfg = get_algorithm("reinforce").make_config("CartPole-v1", {"total_steps": 55_555})
     assert checkpoint_interval(cfg) == 5_555
     assert checkpoint_interval(cfg.model_copy(update={"checkpoint_every": 0})) == 0
+
+
+@pytest.mark.parametrize("algorithm", ["reinforce", "actor-critic"])
+def test_taking_checkpoints_does_not_change_training(tmp_path, algorithm) -> None:
+    from pgzoo.engine.trainer import train as plain_train
+
+    settings = {"total_steps": 1200, "num_envs": 2, "eval_episodes": 1}
+    train(tmp_path / "ck", algorithm, "CartPole-v1", {**settings, "checkpoint_every": 100})
+    alone = plain_train(algorithm, "CartPole-v1", 0, settings)  # no folder, no checkpoints (as the bench trains)
+    assert same_parameters(agent_state(tmp_path / "ck"), alone.agent.state_dict())
