@@ -355,3 +355,18 @@ def test_taking_checkpoints_does_not_change_training(tmp_path, algorithm) -> Non
     train(tmp_path / "ck", algorithm, "CartPole-v1", {**settings, "checkpoint_every": 100})
     alone = plain_train(algorithm, "CartPole-v1", 0, settings)  # no folder, no checkpoints (as the bench trains)
     assert same_parameters(agent_state(tmp_path / "ck"), alone.agent.state_dict())
+
+
+def test_optimizer_state_is_loaded_into_the_tensors_that_already_exist() -> None:
+    # whoever holds the optimiser's state tensors (a compiled update step) sees the loaded values
+    from pgzoo.engine.checkpoint import _load_optimizer_in_place
+
+    w = torch.nn.Parameter(torch.tensor([1.0, 2.0]))
+    opt = torch.optim.Adam([w], lr=0.1)
+    w.grad = torch.tensor([0.5, -0.5])
+    opt.step()
+    held = opt.state[w]["exp_avg"]  # (1 − 0.9) · g = [0.05, −0.05]
+    saved = opt.state_dict()
+    saved["state"][0]["exp_avg"] = torch.tensor([3.0, 4.0])
+    _load_optimizer_in_place(opt, saved)
+    assert opt.state[w]["exp_avg"] is held and held.tolist() == [3.0, 4.0]

@@ -204,7 +204,7 @@ class Checkpointer:
         what = f"'{trainer.algo.name}' on {trainer.env_id}"
         load_agent_state(agent, ck["agent"], path, what)
         try:
-            optimizer.load_state_dict(ck["optimizer"])
+            _load_optimizer_in_place(optimizer, ck["optimizer"])
             trainer.algo.loss.load_state_dict(ck["loss"])
             stream.load_state_dict(ck["action_stream"])
             generator.set_state(ck["update_generator"])
@@ -366,6 +366,21 @@ def open_resume(run_dir: str | Path) -> ResumeRun:
         differ = [k for k in mine if saved.get(k) != mine[k]]
         raise UsageError(f"{d}: config.json and {CHECKPOINT} describe different runs ({', '.join(differ)} differ)")
     return ResumeRun(d, meta, checkpoint=state)
+
+
+def _load_optimizer_in_place(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)``, keeping the state tensors that already exist (copied
+    into), so that whoever holds them (e.g. a compiled update step) sees the loaded values."""
+    before = {id(p): dict(optimizer.state[p]) for g in optimizer.param_groups for p in g["params"]
+              if p in optimizer.state}
+    optimizer.load_state_dict(state)
+    for p, st in optimizer.state.items():
+        for key, value in st.items():
+            old = before.get(id(p), {}).get(key)
+            if torch.is_tensor(old) and torch.is_tensor(value) and (old.shape, old.dtype) == (value.shape,
+                                                                                               value.dtype):
+                old.copy_(value)
+                st[key] = old
 
 
 def _kept_rows(path: Path, n: int) -> list[dict[str, Any]]:

@@ -109,6 +109,7 @@ class Trainer:
         cfg, algo = self.cfg, self.algo
         n_eval = max(cfg.eval_episodes, self.schedule.episodes if self.schedule else 0)
         seeds = derive_seeds(self.seed, cfg.num_envs, n_eval)
+        ckpt = self.checkpoints or Checkpointer()
         seed_everything(seeds.torch)
         envs = EnvBatch(self.env_id, cfg.num_envs, cfg.max_episode_steps)
         spec = EnvSpec.from_env(envs.envs[0], self.env_id)
@@ -123,7 +124,6 @@ class Trainer:
             raise
         optimizer = algo.make_optimizer(agent)
         algo.loss.init_state(agent, cfg.num_envs)
-        ckpt = self.checkpoints or Checkpointer()
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.out_dir / "config.json", {
