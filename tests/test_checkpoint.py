@@ -4,6 +4,7 @@ from an episode boundary is the uninterrupted run bit for bit where that is achi
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -366,7 +367,7 @@ def test_optimizer_state_is_loaded_into_the_tensors_that_already_exist() -> None
     w.grad = torch.tensor([0.5, -0.5])
     opt.step()
     held = opt.state[w]["exp_avg"]  # (1 − 0.9) · g = [0.05, −0.05]
-    saved = opt.state_dict()
+    saved = copy.deepcopy(opt.state_dict())  # as torch.load gives it: tensors of its own
     saved["state"][0]["exp_avg"] = torch.tensor([3.0, 4.0])
     _load_optimizer_in_place(opt, saved)
     assert opt.state[w]["exp_avg"] is held and held.tolist() == [3.0, 4.0]
