@@ -145,6 +145,7 @@ class Checkpointer:
         self._records: list[dict[str, Any] | None] = []
         self._bound: tuple[Any, ...] | None = None
         self._rows: list[dict[str, Any]] = []
+        self._saved_at: int | None = None
 
     @property
     def resuming(self) -> bool:
@@ -275,6 +276,7 @@ class Checkpointer:
         }
         save_model(self.out_dir / "model.pt", {"agent": state["agent"], "optimizer": state["optimizer"]})
         save_model(self.path, state)
+        self._saved_at = progress.env_steps
         if self.signal is not None:
             name = signal.Signals(self.signal).name
             raise Interrupted(f"stopped by {name} at env step {progress.env_steps} ({progress.episodes} episodes); "
@@ -285,7 +287,7 @@ class Checkpointer:
         """The budget is reached: with periodic checkpoints, one more, so that a run killed
         during its final evaluation resumes straight to it."""
         self._loop_over = True
-        if self.every or self.signal is not None:
+        if self.signal is not None or (self.every and self._saved_at != progress.env_steps):
             self.save(progress)
 
     def finish(self) -> None:
