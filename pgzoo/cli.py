@@ -89,7 +89,7 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from pgzoo.engine.checkpoint import Checkpointer, checkpoint_interval, open_resume
+    from pgzoo.engine.checkpoint import CHECKPOINT, Checkpointer, checkpoint_interval, open_resume
     from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import check_env_id
     from pgzoo.rundir import claim_run_dir
@@ -127,6 +127,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         check_seed(seed, "--seed")
         out = Path(args.out) if args.out else Path("runs") / f"{algorithm}-{env_id}-s{seed}"
         claim_run_dir(out, algorithm, env_id, force=args.force)
+        if (out / CHECKPOINT).exists() and not (out / "summary.json").exists() and not args.force:
+            raise UsageError(f"{out} holds a stopped run with a checkpoint; continue it with: pgzoo train --resume "
+                             f"{out} (or pass --force to start over)")
         options = {"eval_every": args.eval_every, "tensorboard": None}
         if args.tensorboard:
             options["tensorboard"] = [str(Path(args.tensorboard).resolve()), out.name]

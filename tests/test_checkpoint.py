@@ -332,10 +332,14 @@ def test_refusals(stopped, tmp_path, capsys) -> None:
     assert refused("--env", "CartPole-v1") == "the following arguments are required: ALGO (or --resume DIR)"
 
 
-def test_a_new_run_in_the_folder_removes_the_old_checkpoint(stopped, tmp_path, capsys) -> None:
+def test_a_new_run_into_a_stopped_one_needs_force_and_removes_its_checkpoint(stopped, tmp_path, capsys) -> None:
     run = copy_run(stopped, tmp_path / "run")
+    again = ["train", "reinforce", "--env", "CartPole-v1", "--steps", "300", "--out", str(run), "--quiet"]
     capsys.readouterr()
-    assert main(["train", "reinforce", "--env", "CartPole-v1", "--steps", "300", "--out", str(run), "--quiet"]) == 0
+    assert main(again) == 2
+    assert capsys.readouterr().err == (f"pgzoo train: error: {run} holds a stopped run with a checkpoint; continue it "
+                                       f"with: pgzoo train --resume {run} (or pass --force to start over)\n")
+    assert main([*again, "--force"]) == 0
     assert not (run / CHECKPOINT).exists() and (run / "summary.json").exists()
     assert json.loads((run / "summary.json").read_text())["env_steps"] == 300
 
