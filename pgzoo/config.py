@@ -120,7 +120,8 @@ class AlgorithmConfig(BaseModel):
     checkpoint_every: int | None = Field(
         None, ge=0,
         description="pgzoo train saves a checkpoint at the first update after every this many env steps (None: a "
-                    "tenth of total_steps; 0: only on Ctrl-C/SIGTERM); training results do not depend on it",
+                    "tenth of total_steps; 0: none), at the end of training and on Ctrl-C/SIGTERM; training results "
+                    "do not depend on it",
     )
 
     @model_validator(mode="before")

@@ -21,7 +21,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from pgzoo.cli import main
 from pgzoo.engine.checkpoint import CHECKPOINT, Checkpointer, checkpoint_interval
-from pgzoo.engine.trainer import Trainer
+from pgzoo.engine.trainer import EvalSchedule, Trainer
 from pgzoo.errors import Interrupted
 from pgzoo.registry import get_algorithm
 from pgzoo.tblog import TensorBoardLogger, TrainLogger
@@ -57,21 +57,27 @@ class StopAtEpisode(TrainLogger):
 
 
 def train(out: Path, algorithm: str, env_id: str, settings: dict[str, Any], logger: TrainLogger | None = None,
-          stop_at: int | None = None) -> None:
-    """What `pgzoo train ALGO --env ENV --set ... --out OUT` does, optionally stopped by SIGTERM
-    when episode ``stop_at`` ends (then it must raise Interrupted with exit code 143)."""
+          stop_at: int | None = None, eval_every: int | None = None) -> Interrupted | None:
+    """What `pgzoo train ALGO --env ENV --set ... --out OUT [--eval-every N]` does, optionally
+    stopped by SIGTERM when episode ``stop_at`` ends, or by ``logger`` (then it must raise
+    Interrupted with exit code 143, which is returned)."""
     cls = get_algorithm(algorithm)
     config = cls.make_config(env_id, settings)
-    ckpt = Checkpointer(out, checkpoint_interval(config), {"eval_every": None, "tensorboard": None})
+    ckpt = Checkpointer(out, checkpoint_interval(config), {"eval_every": eval_every, "tensorboard": None})
+    schedule = EvalSchedule(eval_every, config.eval_episodes) if eval_every else None
+    stopping = stop_at is not None or logger is not None
     logger = logger or (StopAtEpisode(stop_at) if stop_at else TrainLogger())
     with ckpt.signals():
-        if stop_at is None:
-            Trainer(cls(config), env_id, 0, out, progress=False, logger=logger, checkpoints=ckpt).run()
-            return
+        trainer = Trainer(cls(config), env_id, 0, out, progress=False, logger=logger, checkpoints=ckpt,
+                          schedule=schedule)
+        if not stopping:
+            trainer.run()
+            return None
         with pytest.raises(Interrupted) as info:
-            Trainer(cls(config), env_id, 0, out, progress=False, logger=logger, checkpoints=ckpt).run()
+            trainer.run()
     assert info.value.exit_code == 128 + signal.SIGTERM
     assert (out / CHECKPOINT).exists() and not (out / "summary.json").exists()
+    return info.value
 
 
 def resume(out: Path, capsys: pytest.CaptureFixture) -> str:
@@ -106,6 +112,31 @@ def test_resume_from_an_episode_boundary_is_the_uninterrupted_run(tmp_path, caps
     for key in ("env_steps", "episodes", "updates", "rollouts", "eval_return_mean", "eval_return_mean_deterministic"):
         assert a[key] == b[key], key
     assert not (cut / CHECKPOINT).exists()  # a finished run keeps no checkpoint
+
+
+class StopInFinalEvaluation(TrainLogger):
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def on_eval(self, point: dict[str, float]) -> None:
+        if point["env_steps"] == self.budget:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_signal_during_the_final_evaluation_resumes_straight_to_it(tmp_path, capsys) -> None:
+    settings = {"total_steps": 1000, "eval_episodes": 2, "checkpoint_every": 0}
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    train(whole, "reinforce", "CartPole-v1", settings, eval_every=400)
+    stopped = train(cut, "reinforce", "CartPole-v1", settings, logger=StopInFinalEvaluation(1000), eval_every=400)
+    assert str(stopped) == (f"stopped by SIGTERM during the final evaluation; checkpoint at the end of training saved "
+                            f"to {cut / CHECKPOINT}; continue with: pgzoo train --resume {cut}")
+    meta = json.loads(torch.load(cut / CHECKPOINT, weights_only=True)["meta"])
+    assert meta["progress"]["env_steps"] == 1000 and [p["env_steps"] for p in meta["curve"]] == [0, 400, 800]
+    resume(cut, capsys)
+    assert same_parameters(agent_state(cut), agent_state(whole))
+    assert without_wall(rows(cut)) == without_wall(rows(whole))
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (whole, cut))
+    assert a["eval_return_mean"] == b["eval_return_mean"] and a["env_steps"] == b["env_steps"] == 1000
 
 
 def test_not_exact_but_complete_with_several_envs_and_n_step_segments(tmp_path, capsys) -> None:

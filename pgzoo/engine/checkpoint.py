@@ -1,8 +1,9 @@
 """Checkpoints of a ``pgzoo train`` run, and ``pgzoo train --resume DIR``.
 
 A checkpoint (``DIR/checkpoint.pt``, with ``DIR/model.pt`` next to it) is taken at the first
-update after every ``checkpoint_every`` env steps, and at the end of the step in which a SIGINT
-(Ctrl-C) or SIGTERM arrives; the process then exits with 128 + the signal's number. It holds
+update after every ``checkpoint_every`` env steps, when the budget is reached (before the final
+evaluation), and at the end of the step in which a SIGINT (Ctrl-C) or SIGTERM arrives; the
+process then exits with 128 + the signal's number. It holds
 the parameters, the optimiser's state, the loss's state (eligibility traces; R̄ is a parameter
 of the critic), the counters and clocks, every random generator (torch's and NumPy's and
 Python's global ones, the action stream, the update generator, and each environment's
@@ -122,7 +123,7 @@ class ResumeRun:
 class Checkpointer:
     """Checkpoints one run into ``out_dir`` (nothing at all when ``out_dir`` is None).
 
-    ``every``: env steps between periodic checkpoints (0: only on a signal); ``options``: what
+    ``every``: env steps between periodic checkpoints (0: none); ``options``: what
     ``pgzoo train --resume`` needs beyond the config (JSON-able); ``resume``: a loaded
     checkpoint to continue from. The trainer calls :meth:`attach`, :meth:`metrics`,
     :meth:`bind`, :meth:`restore` (when :attr:`resuming`), :meth:`save` whenever
@@ -284,10 +285,10 @@ class Checkpointer:
                               128 + self.signal)
 
     def loop_done(self, progress: Progress) -> None:
-        """The budget is reached: with periodic checkpoints, one more, so that a run killed
-        during its final evaluation resumes straight to it."""
+        """The budget is reached: one more checkpoint (unless the last update just took one), so
+        that a run stopped during its final evaluation resumes straight to it."""
         self._loop_over = True
-        if self.signal is not None or (self.every and self._saved_at != progress.env_steps):
+        if self.signal is not None or self._saved_at != progress.env_steps:
             self.save(progress)
 
     def finish(self) -> None:
@@ -299,7 +300,8 @@ class Checkpointer:
     @contextlib.contextmanager
     def signals(self) -> Iterator[None]:
         """While training, SIGINT and SIGTERM save a checkpoint at the end of the env step and
-        stop (:class:`~pgzoo.errors.Interrupted`); during the final evaluation they stop at once.
+        stop (:class:`~pgzoo.errors.Interrupted`); during the final evaluation they stop at once
+        (the checkpoint at the end of training is there).
         Only in the main thread of a run with a folder; the previous handlers come back after."""
         if self.out_dir is None or threading.current_thread() is not threading.main_thread():
             yield
@@ -315,10 +317,9 @@ class Checkpointer:
         if not self._loop_over:
             self.signal, self.pending = signum, True
             return
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Interrupted(f"stopped by {signal.Signals(signum).name} during the final evaluation; continue with: "
-                          f"pgzoo train --resume {self.out_dir}", 128 + signum)
+        raise Interrupted(f"stopped by {signal.Signals(signum).name} during the final evaluation; checkpoint at the "
+                          f"end of training saved to {self.path}; continue with: pgzoo train --resume {self.out_dir}",
+                          128 + signum)
 
 
 # --- reading a run directory to resume ---------------------------------------------------
