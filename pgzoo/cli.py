@@ -344,7 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train ALGO on a gymnasium environment. Settings come from the algorithm's defaults, then "
                     "its tuned defaults for the environment (printed when there are any), then --config, then "
                     "--set, then --steps/--episodes. Without --steps or --episodes the budget is the setting "
-                    "total_steps (100,000 env steps unless the tuned defaults or your settings change it).")
+                    "total_steps (100,000 env steps unless the tuned defaults or your settings change it). It saves "
+                    "checkpoints (setting checkpoint_every, and on Ctrl-C/SIGTERM); --resume DIR continues a stopped "
+                    "run.")
     s.add_argument("algorithm", metavar="ALGO", nargs="?", help="an installed algorithm (pgzoo list)")
     s.add_argument("--env", metavar="ENV_ID",
                    help="gymnasium environment id, also module:EnvName-v0 (imports module first); required")
