@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from pgzoo.cli import main
@@ -90,7 +92,6 @@ def resume(out: Path, capsys: pytest.CaptureFixture) -> str:
 EXACT = [
     # REINFORCE, one environment: its update falls at the episode's end, right before the checkpoint
     ("reinforce", "CartPole-v1", {"total_steps": 3000, "eval_episodes": 2}, 17),
-    ("reinforce", "ShortCorridor-v0", {"total_episodes": 40, "max_episode_steps": 100, "eval_episodes": 1}, 23),
     # per-step actor-critics: the checkpoint falls at the end of the step in which an episode ended
     ("actor-critic", "CartPole-v1", {"total_steps": 1500, "num_envs": 1, "eval_episodes": 2}, 9),
     ("actor-critic-traces", "Acrobot-v1", {"total_steps": 1200, "num_envs": 1, "eval_episodes": 1,
@@ -137,6 +138,28 @@ def test_a_signal_during_the_final_evaluation_resumes_straight_to_it(tmp_path, c
     assert without_wall(rows(cut)) == without_wall(rows(whole))
     a, b = (json.loads((d / "summary.json").read_text()) for d in (whole, cut))
     assert a["eval_return_mean"] == b["eval_return_mean"] and a["env_steps"] == b["env_steps"] == 1000
+
+
+CORRIDOR = {"total_episodes": 30, "max_episode_steps": 100, "eval_episodes": 1, "alpha_theta": 2**-9}
+
+
+@pytest.fixture(scope="module")
+def corridor_whole(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corridor") / "whole"
+    train(out, "reinforce", "ShortCorridor-v0", CORRIDOR)
+    return out
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(k=st.integers(1, 29))
+def test_resume_after_any_episode_of_reinforce_is_exact(tmp_path_factory, corridor_whole, k) -> None:
+    # Example 13.1 (pgzoo's own environment): stopped after episode k, resumed, it ends where
+    # the uninterrupted run ends, bit for bit, with the same rows.
+    cut = tmp_path_factory.mktemp("cut") / "run"
+    train(cut, "reinforce", "ShortCorridor-v0", CORRIDOR, stop_at=k)
+    assert main(["train", "--resume", str(cut), "--quiet"]) == 0
+    assert same_parameters(agent_state(cut), agent_state(corridor_whole))
+    assert without_wall(rows(cut)) == without_wall(rows(corridor_whole))
 
 
 def test_not_exact_but_complete_with_several_envs_and_n_step_segments(tmp_path, capsys) -> None:
