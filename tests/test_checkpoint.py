@@ -93,9 +93,9 @@ EXACT = [
     # REINFORCE, one environment: its update falls at the episode's end, right before the checkpoint
     ("reinforce", "CartPole-v1", {"total_steps": 3000, "eval_episodes": 2}, 17),
     # per-step actor-critics: the checkpoint falls at the end of the step in which an episode ended
-    ("actor-critic", "CartPole-v1", {"total_steps": 1500, "num_envs": 1, "eval_episodes": 2}, 9),
-    ("actor-critic-traces", "Acrobot-v1", {"total_steps": 1200, "num_envs": 1, "eval_episodes": 1,
-                                           "max_episode_steps": 300}, 2),
+    ("actor-critic", "CartPole-v1", {"total_steps": 1000, "num_envs": 1, "eval_episodes": 2}, 9),
+    ("actor-critic-traces", "Acrobot-v1", {"total_steps": 700, "num_envs": 1, "eval_episodes": 1,
+                                           "max_episode_steps": 200}, 2),
 ]
 
 
@@ -211,14 +211,14 @@ def wait_for(proc: subprocess.Popen, ready: Any, timeout: float = 120) -> None:
 
 
 def test_sigkill_in_the_middle_then_resume_finishes_with_every_episode_once(tmp_path) -> None:
-    args = ["reinforce", "--env", "CartPole-v1", "--steps", "4000", "--set", "checkpoint_every=800",
+    args = ["reinforce", "--env", "CartPole-v1", "--steps", "3000", "--set", "checkpoint_every=600",
             "--set", "eval_episodes=1"]
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert subprocess.run([sys.executable, "-m", "pgzoo.cli", "train", *args, "--out", str(whole), "--quiet"],
                           capture_output=True).returncode == 0
     proc = spawn(*args, "--out", str(cut))
     wait_for(proc, lambda: (cut / CHECKPOINT).exists())
-    time.sleep(0.3)  # somewhere after the first checkpoint
+    time.sleep(0.1)  # somewhere after the first checkpoint
     proc.kill()
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
@@ -236,7 +236,7 @@ def test_sigkill_in_the_middle_then_resume_finishes_with_every_episode_once(tmp_
     again = subprocess.run([sys.executable, "-m", "pgzoo.cli", "train", "--resume", str(cut)], capture_output=True,
                            text=True)
     assert again.returncode == 0
-    assert again.stderr == f"pgzoo train: {cut} is finished (4000 env steps, summary.json); nothing to resume\n"
+    assert again.stderr == f"pgzoo train: {cut} is finished (3000 env steps, summary.json); nothing to resume\n"
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
