@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from pgzoo.engine.schedules import SETTING
-from pgzoo.errors import PgzooError, UsageError
+from pgzoo.errors import Interrupted, PgzooError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -89,6 +89,7 @@ def _config_values(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_train(args: argparse.Namespace) -> int:
     import torch
 
+    from pgzoo.engine.checkpoint import CHECKPOINT, Checkpointer, checkpoint_interval, open_resume
     from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import check_env_id
     from pgzoo.rundir import claim_run_dir
@@ -100,31 +101,79 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.eval_every is not None and args.eval_every < 1:
         raise UsageError(f"--eval-every must be at least 1 env step (got {args.eval_every})")
     torch.set_num_threads(args.threads)
-    cls = _registry().algorithm(args.algorithm)
-    check_env_id(args.env)
-    values = _config_values(args)
-    config = cls.make_config(args.env, values)
-    check_seed(args.seed, "--seed")
-    out = Path(args.out) if args.out else Path("runs") / f"{args.algorithm}-{args.env}-s{args.seed}"
-    claim_run_dir(out, args.algorithm, args.env, force=args.force)
-    schedule = EvalSchedule(args.eval_every, config.eval_episodes) if args.eval_every else None
-    logger = (TensorBoardLogger(args.tensorboard, out.name, config={"algorithm": args.algorithm, "env_id": args.env,
-                                "seed": args.seed, "config": config.model_dump(mode="json")})
-              if args.tensorboard else TrainLogger())
-    with logger:
-        result = Trainer(cls(config), args.env, args.seed, out, progress=not args.quiet, schedule=schedule,
-                         logger=logger).run()
+    resume = None
+    if args.resume:
+        resume = _open_resume(args, open_resume)
+        if resume.finished is not None:
+            done = resume.finished.get("env_steps", "?")
+            print(f"pgzoo train: {resume.path} is finished ({done} env steps, summary.json); nothing to resume",
+                  file=sys.stderr)
+            return 0
+        algorithm, env_id, seed, out = (resume.meta["algorithm"], resume.meta["env_id"], resume.meta["seed"],
+                                        resume.path)
+        cls = _registry().algorithm(algorithm)
+        values = resume.meta["config"]
+        config = cls.make_config(overrides=values)
+        options = resume.options
+    else:
+        missing = [name for name, value in (("ALGO", args.algorithm), ("--env", args.env)) if not value]
+        if missing:
+            raise UsageError(f"the following arguments are required: {', '.join(missing)} (or --resume DIR)")
+        algorithm, env_id, seed = args.algorithm, args.env, 0 if args.seed is None else args.seed
+        cls = _registry().algorithm(algorithm)
+        check_env_id(env_id)
+        values = _config_values(args)
+        config = cls.make_config(env_id, values)
+        check_seed(seed, "--seed")
+        out = Path(args.out) if args.out else Path("runs") / f"{algorithm}-{env_id}-s{seed}"
+        claim_run_dir(out, algorithm, env_id, force=args.force)
+        if (out / CHECKPOINT).exists() and not (out / "summary.json").exists() and not args.force:
+            raise UsageError(f"{out} holds a stopped run with a checkpoint; continue it with: pgzoo train --resume "
+                             f"{out} (or pass --force to start over)")
+        options = {"eval_every": args.eval_every, "tensorboard": None}
+        if args.tensorboard:
+            options["tensorboard"] = [str(Path(args.tensorboard).resolve()), out.name]
+    schedule = EvalSchedule(options["eval_every"], config.eval_episodes) if options["eval_every"] else None
+    meta = {"algorithm": algorithm, "env_id": env_id, "seed": seed, "config": config.model_dump(mode="json")}
+    tb = options["tensorboard"]
+    logger = (TensorBoardLogger(tb[0], tb[1], config=meta, purge_step=resume.env_steps + 1 if resume else None)
+              if tb else TrainLogger())
+    checkpoints = Checkpointer(out, checkpoint_interval(config), options, resume.checkpoint if resume else None)
+    with logger, checkpoints.signals():
+        result = Trainer(cls(config), env_id, seed, out, progress=not args.quiet, schedule=schedule,
+                         logger=logger, checkpoints=checkpoints).run()
     s = result.summary
-    print(f"{args.algorithm} on {args.env} (seed {args.seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
+    print(f"{algorithm} on {env_id} (seed {seed}): {s['env_steps']} env steps, {s['episodes']} episodes "
           f"in {s['wall_s']:.1f} s; evaluation return {s['eval_return_mean']:.2f} ± {s['eval_return_std']:.2f} "
           f"(greedy {s['eval_return_mean_deterministic']:.2f}) over {s['eval_episodes']} episodes -> {out}")
-    tuned = {k: v for k, v in cls.env_defaults.get(args.env, {}).items() if k not in values}
+    tuned = {k: v for k, v in cls.env_defaults.get(env_id, {}).items() if k not in values} if not resume else {}
     if tuned:
         applied = ", ".join(f"{k}={json.dumps(v)}" for k, v in tuned.items())
-        print(f"pgzoo train: trained with the tuned defaults of '{args.algorithm}' for {args.env} (not the book's "
+        print(f"pgzoo train: trained with the tuned defaults of '{algorithm}' for {env_id} (not the book's "
               f"plain algorithm; --set overrides them): {applied}", file=sys.stderr)
     _say_capped("train", s["eval_capped_episodes"], s["eval_max_steps"])
     return 0
+
+
+def _open_resume(args: argparse.Namespace, open_resume: Any) -> Any:
+    """The run ``--resume DIR`` names, refusing the options that would change it (one line)."""
+    given = {"ALGO": args.algorithm, "--env": args.env, "--seed": args.seed is not None, "--set": args.set,
+             "--config": args.config, "--steps": args.steps is not None, "--episodes": args.episodes is not None,
+             "--out": args.out, "--force": args.force}
+    conflicts = [k for k, v in given.items() if v]
+    if conflicts:
+        raise UsageError(f"--resume continues {args.resume} with its saved settings; drop {', '.join(conflicts)}")
+    run = open_resume(args.resume)
+    saved = run.options
+    if run.checkpoint is not None:
+        tb = saved.get("tensorboard")
+        if args.eval_every is not None and args.eval_every != saved.get("eval_every"):
+            raise UsageError(f"--eval-every {args.eval_every}: the run in {args.resume} evaluates every "
+                             f"{saved.get('eval_every') or 'never'} (drop --eval-every to keep it)")
+        if args.tensorboard and (not tb or Path(args.tensorboard).resolve() != Path(tb[0])):
+            raise UsageError(f"--tensorboard {args.tensorboard}: the run in {args.resume} logs to "
+                             f"{tb[0] if tb else 'no TensorBoard folder'} (drop --tensorboard to keep it)")
+    return run
 
 
 def _say_capped(command: str, capped: int, cap: int) -> None:
@@ -295,17 +344,23 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train ALGO on a gymnasium environment. Settings come from the algorithm's defaults, then "
                     "its tuned defaults for the environment (printed when there are any), then --config, then "
                     "--set, then --steps/--episodes. Without --steps or --episodes the budget is the setting "
-                    "total_steps (100,000 env steps unless the tuned defaults or your settings change it).")
-    s.add_argument("algorithm", metavar="ALGO", help="an installed algorithm (pgzoo list)")
-    s.add_argument("--env", required=True, metavar="ENV_ID",
-                   help="gymnasium environment id, also module:EnvName-v0 (imports module first)")
+                    "total_steps (100,000 env steps unless the tuned defaults or your settings change it). It saves "
+                    "checkpoints (setting checkpoint_every, and on Ctrl-C/SIGTERM); --resume DIR continues a stopped "
+                    "run.")
+    s.add_argument("algorithm", metavar="ALGO", nargs="?", help="an installed algorithm (pgzoo list)")
+    s.add_argument("--env", metavar="ENV_ID",
+                   help="gymnasium environment id, also module:EnvName-v0 (imports module first); required")
+    s.add_argument("--resume", metavar="DIR",
+                   help="continue the run in DIR from its checkpoint to its budget, with its saved settings "
+                        "(a new process starts fresh episodes)")
     budget = s.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="budget in env steps (default: the setting total_steps)")
     budget.add_argument("--episodes", type=int, help="budget in episodes (sets total_episodes)")
-    s.add_argument("--seed", type=int, default=0, help="run seed: torch, environments, evaluation (default 0)")
+    s.add_argument("--seed", type=int, help="run seed: torch, environments, evaluation (default 0)")
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     s.add_argument("--config", metavar="FILE.toml", help="config values from a TOML file")
-    s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED)")
+    s.add_argument("--out", metavar="DIR", help="run directory (default runs/ALGO-ENV-sSEED); holds config.json, "
+                   "metrics.csv, model.pt, summary.json, and checkpoint.pt until the run is finished")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.add_argument("--threads", type=int, default=1, help="torch threads (default 1: fastest for small models)")
     s.add_argument("--tensorboard", metavar="DIR",
@@ -404,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"pgzoo {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"pgzoo {args.command}: {e}", file=sys.stderr)
+        return e.exit_code
     except PgzooError as e:
         print(f"pgzoo {args.command}: {e}", file=sys.stderr)
         return 1

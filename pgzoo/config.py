@@ -117,6 +117,12 @@ class AlgorithmConfig(BaseModel):
     lr_schedule: Literal["constant", "linear"] = Field(
         "constant", description="step sizes constant, or decayed linearly to 0 over the budget (fraction done)"
     )
+    checkpoint_every: int | None = Field(
+        None, ge=0,
+        description="pgzoo train saves a checkpoint at the first update after every this many env steps (None: a "
+                    "tenth of total_steps; 0: none), at the end of training and on Ctrl-C/SIGTERM; training results "
+                    "do not depend on it",
+    )
 
     @model_validator(mode="before")
     @classmethod

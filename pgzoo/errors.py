@@ -21,3 +21,12 @@ class NonFiniteLossError(PgzooError):
 
 class EnvContractError(UsageError):
     """An environment handed back something its gymnasium API or its own spaces rule out."""
+
+
+class Interrupted(PgzooError):
+    """Training stopped on a signal after saving a checkpoint; the CLI exits with ``exit_code``
+    (128 + the signal's number, as a shell reports a process killed by it)."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -64,11 +64,11 @@ def load_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, load_model(d / "model.pt")
 
 
-def load_model(path: Path) -> dict[str, Any]:
+def load_model(path: Path, what: str = "model file") -> dict[str, Any]:
     """The state saved by :func:`save_model` (``{"agent": {name: tensor}, ...}``), loaded with
-    ``weights_only=True``; a one-line :class:`UsageError` for anything else."""
+    ``weights_only=True``; a one-line :class:`UsageError` naming ``path`` (a ``what``) for anything else."""
     if path.is_dir():
-        raise UsageError(f"{path}: model file is a directory, not a file")
+        raise UsageError(f"{path}: {what} is a directory, not a file")
     try:
         with warnings.catch_warnings():  # odd bytes make torch warn about pickle protocols: the error says it
             warnings.simplefilter("ignore")
@@ -77,12 +77,12 @@ def load_model(path: Path) -> dict[str, Any]:
         if "unsupported global" in str(e).lower() or "unsupported class" in str(e).lower():
             raise UsageError(f"{path}: the file holds pickled objects other than tensors, which pgzoo will not "
                              "load (it may be unsafe)") from None
-        raise UsageError(f"{path}: not a readable model file (not a saved PyTorch state, or corrupt)") from None
+        raise UsageError(f"{path}: not a readable {what} (not a saved PyTorch state, or corrupt)") from None
     except Exception as e:  # torch.load on arbitrary bytes raises many kinds (EOFError, IndexError, ...)
-        raise UsageError(f"{path}: not a readable model file, truncated or corrupt ({_first_line(e)})") from None
+        raise UsageError(f"{path}: not a readable {what}, truncated or corrupt ({_first_line(e)})") from None
     agent = state.get("agent") if isinstance(state, dict) else None
     if not isinstance(agent, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in agent.items()):
-        raise UsageError(f"{path}: not a pgzoo model file (expected a dict with an 'agent' state dict of tensors)")
+        raise UsageError(f"{path}: not a pgzoo {what} (expected a dict with an 'agent' state dict of tensors)")
     return state
 
 
@@ -149,12 +149,15 @@ def read_metrics(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, list[fl
 
 
 class MetricsWriter:
-    """Appends one CSV row per finished episode, flushed as it goes."""
+    """Appends one CSV row per finished episode, flushed as it goes.
 
-    def __init__(self, path: Path | None) -> None:
-        self._fh = open(path, "w", newline="") if path else None  # noqa: SIM115
+    A new file (with its header) unless ``append``: then the rows go after those already in
+    ``path`` (a resumed run, :mod:`pgzoo.engine.checkpoint`)."""
+
+    def __init__(self, path: Path | None, append: bool = False) -> None:
+        self._fh = open(path, "a" if append else "w", newline="") if path else None  # noqa: SIM115
         self._writer = csv.DictWriter(self._fh, fieldnames=METRIC_FIELDS) if self._fh else None
-        if self._writer:
+        if self._writer and not append:
             self._writer.writeheader()
 
     def write(self, row: dict[str, Any]) -> None:

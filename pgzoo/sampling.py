@@ -53,6 +53,18 @@ class ActionStream:
         self.pos += 1
         return self.chunk[self.pos - 1]
 
+    def state_dict(self) -> dict[str, torch.Tensor | int]:
+        """The stream's position: generator state (``uint8`` tensor), current chunk, index in it."""
+        return {"generator": self.generator.get_state(), "chunk": self.chunk.clone(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor | int]) -> None:
+        """Continue exactly where :meth:`state_dict` was taken (a chunk of the same shape)."""
+        if tuple(state["chunk"].shape) != tuple(self.chunk.shape):
+            raise ValueError(f"action stream chunk of shape {list(state['chunk'].shape)}, "
+                             f"not {list(self.chunk.shape)}")
+        self.generator.set_state(state["generator"])
+        self.chunk, self.pos = state["chunk"].clone(), int(state["pos"])
+
 
 def inverse_cdf(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """The index a ∈ {0, …, n−1} with F(a−1) ≤ U < F(a): the count of CDF entries ≤ U.

@@ -37,6 +37,13 @@ class TrainLogger:
     def on_eval(self, point: dict[str, float]) -> None:
         """An evaluation point: ``env_steps``, ``return_mean``, ``return_mean_deterministic``."""
 
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the logger (JSON-able) to continue where it was."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict` (a resumed run)."""
+
     def close(self) -> None:
         """Flush and release what the logger holds."""
 
@@ -60,10 +67,13 @@ class TensorBoardLogger(TrainLogger):
     ``rollout/episode_return`` and ``rollout/episode_length`` (every episode),
     ``eval/return_mean`` and ``eval/return_mean_deterministic`` (every evaluation point),
     ``time/wall_s`` and ``time/env_steps_per_s`` (each window). ``config`` (if given) is stored
-    as text. Raises :class:`UsageError` if the ``tensorboard`` package is missing.
+    as text. ``purge_step`` (a resumed run: its checkpoint's env steps + 1) hides the events at
+    and after that step that the interrupted process wrote (TensorBoard's own purge). Raises
+    :class:`UsageError` if the ``tensorboard`` package is missing.
     """
 
-    def __init__(self, log_dir: str | Path, name: str, every: int = 1000, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, log_dir: str | Path, name: str, every: int = 1000, config: dict[str, Any] | None = None,
+                 purge_step: int | None = None) -> None:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as e:
@@ -73,14 +83,14 @@ class TensorBoardLogger(TrainLogger):
             raise UsageError(f"TensorBoard window must be at least 1 env step (got {every})")
         self.path = Path(log_dir) / name
         self.every = every
-        self._writer = SummaryWriter(log_dir=str(self.path))
+        self._writer = SummaryWriter(log_dir=str(self.path), purge_step=purge_step)
         self._sums: dict[str, float] = {}
         self._count = 0
         self._updates = 0
         self._next = every
         self._seen = 0
         self._start = time.perf_counter()
-        if config is not None:
+        if config is not None and purge_step is None:
             self._writer.add_text("config", "```\n" + json.dumps(config, indent=2, sort_keys=True) + "\n```", 0)
 
     def on_update(self, env_steps: int, terms: dict[str, float]) -> None:
@@ -103,6 +113,15 @@ class TensorBoardLogger(TrainLogger):
         self._writer.add_scalar("time/env_steps_per_s", env_steps / max(wall, 1e-9), env_steps)
         self._sums, self._count = {}, 0
         self._next = (env_steps // self.every + 1) * self.every
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"sums": dict(self._sums), "count": self._count, "updates": self._updates, "next": self._next,
+                "seen": self._seen, "wall_s": time.perf_counter() - self._start}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._sums, self._count, self._updates = dict(state["sums"]), state["count"], state["updates"]
+        self._next, self._seen = state["next"], state["seen"]
+        self._start = time.perf_counter() - state["wall_s"]
 
     def on_episode(self, row: dict[str, Any]) -> None:
         step = int(row["env_steps"])

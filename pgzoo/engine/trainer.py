@@ -17,13 +17,14 @@ import numpy as np
 import torch
 
 from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.engine.checkpoint import Checkpointer, Progress
 from pgzoo.engine.collector import Collector
 from pgzoo.engine.envs import EnvBatch
 from pgzoo.engine.evaluation import Scores, evaluate, summarize
 from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
 from pgzoo.progress import progress_bar
-from pgzoo.rundir import MetricsWriter, save_model, write_json
+from pgzoo.rundir import save_model, write_json
 from pgzoo.sampling import ActionStream, act, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
@@ -72,12 +73,14 @@ class Trainer:
         dtype: torch.dtype = torch.float32,
         schedule: EvalSchedule | None = None,
         logger: TrainLogger | None = None,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self.algo, self.env_id, self.seed = algorithm, env_id, seed
         self.cfg = algorithm.config
         self.out_dir = Path(out_dir) if out_dir else None
         self.progress, self.dtype, self.schedule = progress, dtype, schedule
         self.logger = logger or TrainLogger()  # hooks: on_update, on_episode, on_eval (pgzoo.tblog)
+        self.checkpoints = checkpoints  # with out_dir: checkpoints, signals, --resume (pgzoo.engine.checkpoint)
         self.curve: list[dict[str, float]] = []
         self.continuing = False
         self.eval_capped = 0
@@ -106,6 +109,7 @@ class Trainer:
         cfg, algo = self.cfg, self.algo
         n_eval = max(cfg.eval_episodes, self.schedule.episodes if self.schedule else 0)
         seeds = derive_seeds(self.seed, cfg.num_envs, n_eval)
+        ckpt = self.checkpoints or Checkpointer()
         seed_everything(seeds.torch)
         envs = EnvBatch(self.env_id, cfg.num_envs, cfg.max_episode_steps)
         spec = EnvSpec.from_env(envs.envs[0], self.env_id)
@@ -126,7 +130,8 @@ class Trainer:
                 "algorithm": algo.name, "env_id": self.env_id, "seed": self.seed,
                 "config": cfg.model_dump(mode="json"),
             })
-        metrics = MetricsWriter(self.out_dir / "metrics.csv" if self.out_dir else None)
+        metrics = ckpt.metrics(self.out_dir / "metrics.csv" if self.out_dir else None)
+        ckpt.attach(envs)
 
         n = cfg.num_envs
         obs_space = spec.observation_space
@@ -141,14 +146,32 @@ class Trainer:
         recent: deque[float] = deque(maxlen=20)
         budget_eps, budget_steps = cfg.total_episodes, cfg.total_steps
         base_lrs = [g["lr"] for g in optimizer.param_groups]
+        ckpt.bind(self, agent, optimizer, stream, generator, envs)
         curve_seeds = seeds.eval_envs[: self.schedule.episodes] if self.schedule else ()
         next_eval = self.schedule.every if self.schedule else None
-        if self.schedule:
+        if self.schedule and not ckpt.resuming:
             self._evaluate_point(agent.policy, 0, curve_seeds)
         env_steps, updates, rollouts, eval_wall, start = 0, 0, 0, 0.0, time.perf_counter()
         eval_cpu, start_cpu = 0.0, time.process_time()
+        if ckpt.resuming:  # parameters, generators, counters; fresh episodes
+            back = ckpt.restore()
+            p, obs = back.progress, encode_obs(obs_space, back.obs, self.dtype, scale)
+            env_steps, updates, rollouts, eval_wall, eval_cpu = p.env_steps, p.updates, p.rollouts, p.eval_wall_s, \
+                p.eval_cpu_s
+            start, start_cpu, next_eval = start - p.wall_s, start_cpu - p.cpu_s, p.next_eval
+            episodes.extend(back.rows)
+            recent.extend(r["return"] for r in back.rows[-20:])
+            if self.continuing:  # the window in progress goes on
+                ep_return[:], ep_len[:] = p.ep_return, p.ep_len
+
+        def progress() -> Progress:
+            return Progress(env_steps, len(episodes), updates, rollouts, time.perf_counter() - start,
+                            time.process_time() - start_cpu, eval_wall, eval_cpu, next_eval, ep_return.tolist(),
+                            ep_len.tolist())
+
         bar = progress_bar(budget_eps or budget_steps, "ep" if budget_eps else "step", f"{algo.name} {self.env_id}",
                            self.progress)
+        bar.update(len(episodes) if budget_eps else env_steps)
         checking, algo.check_rollouts = algo.check_rollouts, False  # t is built here, by the contract
 
         def learn(rollout: Any) -> None:
@@ -167,6 +190,8 @@ class Trainer:
             updates += int(terms["optimizer_steps"])
             rollouts += 1
             self.logger.on_update(env_steps, terms)
+            if env_steps >= ckpt.due:
+                ckpt.pending = True
 
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
@@ -218,6 +243,9 @@ class Trainer:
                     eval_wall += time.perf_counter() - t0
                     eval_cpu += time.process_time() - c0
                     next_eval = (env_steps // self.schedule.every + 1) * self.schedule.every
+                if ckpt.pending:
+                    ckpt.save(progress())
+            ckpt.loop_done(progress())
         finally:
             algo.check_rollouts = checking
             bar.close()
@@ -246,6 +274,7 @@ class Trainer:
         if self.out_dir:
             self._save(agent, optimizer)
             write_json(self.out_dir / "summary.json", summary)
+            ckpt.finish()
         return TrainResult(agent, summary, episodes, self.curve)
 
 
