@@ -126,6 +126,8 @@ class PopulationResult:
     failed: dict[int, str] = field(default_factory=dict)
     """Run → why it stopped early: a non-finite loss or gradient (its parameters are the last
     good ones; the other runs went on)."""
+    cpu_s: float = 0.0
+    """CPU seconds of this process in the batched loop, like ``wall_s`` (set-up left out, ``on_eval`` calls in)."""
 
     def check(self) -> None:
         """Raise :class:`~pgzoo.engine.trainer.TrainingError` (the first failure) if any run failed."""
@@ -407,7 +409,7 @@ class Population:
         every = self.eval_every or 1
         next_eval = np.zeros(R, dtype=np.int64) if self.on_eval is not None else None
         last_eval = np.full(R, -1, dtype=np.int64)
-        start, rounds = time.perf_counter(), 0
+        start, start_cpu, rounds = time.perf_counter(), time.process_time(), 0
 
         def learn(runs: np.ndarray, fields: Fields) -> None:
             idx = torch.from_numpy(runs)
@@ -519,7 +521,7 @@ class Population:
         finally:
             bar.close()
             envs.close()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         for k_ep in self.snapshot_episodes:  # runs stopped before episode k: their final parameters
             for n, v in params.items():
                 snapshots[k_ep][n][~snapped[k_ep]] = v[~snapped[k_ep]]
@@ -530,7 +532,7 @@ class Population:
             algo.name, self.env_id, self.seeds, params,
             [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
             [np.asarray(x, dtype=bool) for x in cut],
-            env_steps, updates, wall, snapshots, template, rounds, failed,
+            env_steps, updates, wall, snapshots, template, rounds, failed, cpu,
         )
 
 
