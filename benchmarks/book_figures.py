@@ -84,33 +84,31 @@ def numpy_floor(alpha_theta: np.ndarray, alpha_w: float | None, episodes: int, m
     t = 0 … T−1: δ = G_t − w, w ← w + α^w δ, θ ← θ + α^θ δ (x(A_t) − π) (δ = G_t without baseline).
     """
     runs = len(alpha_theta)
-    theta = np.tile([-np.log(19.0), 0.0], (runs, 1))
+    h_right, h_left = np.full(runs, -np.log(19.0)), np.zeros(runs)  # θ = [−ln 19, 0]
     w = np.zeros(runs)
     active = np.ones(runs, dtype=bool)
     out = np.full((runs, episodes), -float(max_steps))
-    actions = np.zeros((max_steps, runs), dtype=np.int64)
-    eye = np.eye(2)
+    right = np.zeros((max_steps, runs))
     for k in range(episodes):
-        p_right = 1.0 / (1.0 + np.exp(theta[:, 1] - theta[:, 0]))
+        p_right = 1.0 / (1.0 + np.exp(h_left - h_right))
         state = np.zeros(runs, dtype=np.int64)
-        going, length, t = active.copy(), np.zeros(runs, dtype=np.int64), 0
+        going, length, t = active.copy(), np.zeros(runs), 0
         while going.any() and t < max_steps:
-            left = rng.random(runs) >= p_right
-            actions[t] = left
-            move = np.where(left, -1, 1) * np.where(state == 1, -1, 1)
-            state = np.where(going, np.maximum(0, state + move), state)
+            go_right = rng.random(runs) < p_right
+            right[t] = go_right
+            state = np.where(going, np.maximum(0, state + np.where(go_right != (state == 1), 1, -1)), state)
             length += going
             going &= state != 3
             t += 1
         out[active, k] = -length[active]
-        for s in range(t):
-            m = active & (s < length)
-            delta = -(length - s).astype(float)
+        coef = np.where(active, alpha_theta, 0.0)
+        for s in range(t):  # ∇ln π(right) = [1 − p, −(1 − p)], ∇ln π(left) = [−p, p]: θ_right gains what θ_left loses
+            delta = s - length  # G_t = −(T − t)
             if alpha_w is not None:
                 delta = delta - w
-                w = w + np.where(m, alpha_w * delta, 0.0)
-            pi = np.stack([p := 1.0 / (1.0 + np.exp(theta[:, 1] - theta[:, 0])), 1.0 - p], 1)
-            theta = theta + np.where(m, alpha_theta * delta, 0.0)[:, None] * (eye[actions[s]] - pi)
+                w = w + np.where(s < length, alpha_w * delta, 0.0) * active
+            step = np.where(s < length, coef * delta, 0.0) * (right[s] - 1.0 / (1.0 + np.exp(h_left - h_right)))
+            h_right, h_left = h_right + step, h_left - step
         active &= ~going  # an episode cut at max_steps: the run stops (as in the figures)
     return out
 
