@@ -13,6 +13,8 @@ the same operations in the same order as one parameter at a time (the results ar
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from pgzoo.errors import UsageError
@@ -51,24 +53,26 @@ class StackedOptimizer:
         """Update the rows ``idx`` of every parameter with their gradients ``grads`` (``[k, ...]``)."""
         raise NotImplementedError
 
-    def _flat(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(gradients ``[k, total]``, step sizes ``[k, total]``) if ``grads`` covers every parameter."""
+    def _flat(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """The gradients as one ``[k, total]`` tensor if ``grads`` covers every parameter, else ``None``."""
         if grads.keys() != self.params.keys():
             return None
         k = len(idx)
-        g = torch.cat([grads[name].reshape(k, size) for name, size in self.sizes], 1)
-        lr = torch.cat([self.lr[name][idx].reshape(k, 1).expand(k, size) for name, size in self.sizes], 1)
-        return g, lr
+        return torch.cat([grads[name].reshape(k, size) for name, size in self.sizes], 1)
+
+    def _per_element(self, idx: torch.Tensor, rate: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``[k, total]``: ``rate(lr[name][idx])`` (``[k]``) repeated over each parameter's elements."""
+        k = len(idx)
+        return torch.cat([rate(self.lr[name][idx]).reshape(k, 1).expand(k, size) for name, size in self.sizes], 1)
 
 
 class StackedSGD(StackedOptimizer):
     """Plain SGD: θ ← θ − α g."""
 
     def step(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> None:
-        flat = self._flat(idx, grads)
-        if flat is not None:
-            g, lr = flat
-            self.flat[idx] = self.flat[idx] - lr * g
+        g = self._flat(idx, grads)
+        if g is not None:
+            self.flat[idx] = self.flat[idx] - self._per_element(idx, lambda lr: lr) * g
             return
         for name, g in grads.items():
             p = self.params[name]
@@ -101,15 +105,15 @@ class StackedAdam(StackedOptimizer):
 
     def step(self, idx: torch.Tensor, grads: dict[str, torch.Tensor]) -> None:
         b1, b2 = self.beta1, self.beta2
-        flat = self._flat(idx, grads) if self.shared_steps is not None else None
-        if flat is not None:
-            g, lr = flat
+        g = self._flat(idx, grads) if self.shared_steps is not None else None
+        if g is not None:
             n = self.shared_steps[idx] + 1
             self.shared_steps[idx] = n
             m_new = torch.lerp(self.m_flat[idx], g, 1 - b1)
             v_new = self.v_flat[idx] * b2 + (1 - b2) * g * g
             self.m_flat[idx], self.v_flat[idx] = m_new, v_new
-            step_size = (lr.double() / (1 - b1**n).reshape(-1, 1)).to(g.dtype)
+            bc1 = 1 - b1**n
+            step_size = self._per_element(idx, lambda lr: (lr.double() / bc1).to(g.dtype))
             bc2_sqrt = torch.sqrt(1 - b2**n).to(g.dtype).reshape(-1, 1)
             denom = v_new.sqrt() / bc2_sqrt + self.eps
             self.flat[idx] = self.flat[idx] - step_size * m_new / denom
