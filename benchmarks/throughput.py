@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
 import time
 from typing import Any
+
+from protocol import load_line, paired_rounds, run_worker  # benchmarks/protocol.py (the script's folder)
 
 PEERS = {"actor-critic": {}, "a2c": {"rollout_steps": 5, "num_envs": 8}}
 
@@ -57,13 +55,6 @@ def measure_sb3(steps: int, seed: int) -> dict[str, Any]:
     return {"env_steps": model.num_timesteps, "cpu_s": cpu, "wall_s": wall, "updates": model._n_updates}
 
 
-def run_side(side: str, steps: int, seed: int) -> dict[str, Any]:
-    """One measurement in a fresh process (``--worker SIDE``); its JSON result."""
-    out = subprocess.run([sys.executable, __file__, "--worker", side, "--steps", str(steps), "--seed", str(seed)],
-                         capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=50_000, help="env steps per measurement (default 50000)")
@@ -81,29 +72,27 @@ def main(argv: list[str] | None = None) -> int:
             args.worker, args.steps, args.seed)
         print(json.dumps(res))
         return 0
-    report: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    report: dict[str, Any] = {}
+    worker_args = ["--steps", str(args.steps), "--seed", str(args.seed)]
     for algorithm in args.algorithms.split(","):
-        pairs = []
-        for r in range(args.rounds):
-            order = [algorithm, "sb3-a2c"] if r % 2 == 0 else ["sb3-a2c", algorithm]
-            res = {side: run_side(side, args.steps, args.seed) for side in order}
-            pg, sb = res[algorithm], res["sb3-a2c"]
-            ratio = (pg["env_steps"] / pg["cpu_s"]) / (sb["env_steps"] / sb["cpu_s"])
-            pairs.append({"pgzoo": pg, "sb3": sb, "ratio_cpu": ratio})
-            if not args.json:
-                print(f"{algorithm:>12} round {r + 1}: pgzoo {pg['env_steps'] / pg['cpu_s']:7.0f} env steps/CPU s "
-                      f"({pg['updates']} updates), SB3 A2C {sb['env_steps'] / sb['cpu_s']:7.0f} ({sb['updates']} "
-                      f"updates): ratio {ratio:.2f}", flush=True)
-        report[algorithm] = {"median_ratio_cpu": statistics.median(x["ratio_cpu"] for x in pairs), "rounds": pairs}
-    report["load_average_after"] = os.getloadavg()
+
+        def show(r: int, pg: dict, sb: dict, ratio: float, algorithm: str = algorithm) -> str:
+            return (f"{algorithm:>12} round {r + 1}: pgzoo {pg['env_steps'] / pg['cpu_s']:7.0f} env steps/CPU s "
+                    f"({pg['updates']} updates), SB3 A2C {sb['env_steps'] / sb['cpu_s']:7.0f} ({sb['updates']} "
+                    f"updates): ratio {ratio:.2f}")
+
+        res = paired_rounds((algorithm, "sb3-a2c"), lambda side, _r: run_worker(__file__, side, worker_args),
+                            lambda pg, sb: (pg["env_steps"] / pg["cpu_s"]) / (sb["env_steps"] / sb["cpu_s"]),
+                            args.rounds, None if args.json else show)
+        report[algorithm] = {"median_ratio_cpu": res["median_ratio"], "rounds": res["rounds"],
+                             "load_average_before": res["load_average_before"],
+                             "load_average_after": res["load_average_after"]}
     if args.json:
         print(json.dumps(report))
         return 0
     for algorithm in args.algorithms.split(","):
         print(f"pgzoo {algorithm} / SB3 A2C, median of {args.rounds} paired ratios by CPU time: "
-              f"{report[algorithm]['median_ratio_cpu']:.2f}")
-    print("load average (1, 5, 15 min) before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
-        *report["load_average_before"], *report["load_average_after"]))
+              f"{report[algorithm]['median_ratio_cpu']:.2f}; {load_line(report[algorithm])}")
     return 0
 
 

@@ -2,17 +2,62 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
+import numpy as np
 import torch
 
 from pgzoo.rollout import Rollout
+
+
+@functools.cache
+def _lfilter() -> Callable[..., np.ndarray] | None:
+    """``scipy.signal.lfilter`` (imported on first use), or ``None`` without SciPy."""
+    try:
+        from scipy.signal import lfilter
+    except ImportError:  # pragma: no cover - scipy comes with the bench extra
+        return None
+    return lfilter
 
 
 def discounted_returns(rewards: torch.Tensor, done: torch.Tensor, gamma: float) -> torch.Tensor:
     """Monte-Carlo returns G_t = Σ_{k=t+1..T} γ^(k-t-1) R_k, restarting after every episode end.
 
     ``rewards`` and ``done`` are time-major ``[T, ...]``; an episode that has not ended by the
-    last step is cut there (no bootstrap: these are the returns REINFORCE uses).
+    last step is cut there (no bootstrap: these are the returns REINFORCE uses). Returns a new
+    tensor of ``rewards``' shape and dtype.
+
+    The recursion G_t = R_{t+1} + γ G_{t+1} runs backwards through each episode in C
+    (``scipy.signal.lfilter`` with the filter 1 / (1 − γ z⁻¹), one call per stretch between
+    episode ends) with the same floating-point operations, in the same order and dtype, as
+    the plain loop :func:`discounted_returns_loop`: the results are identical bit for bit
+    (tested), ~500× faster at T = 500. Without SciPy, or for other dtypes and devices, the
+    loop itself runs.
     """
+    lfilter = _lfilter()
+    if lfilter is None or rewards.dtype not in (torch.float32, torch.float64) or rewards.device.type != "cpu" \
+            or rewards.shape[0] == 0:
+        return discounted_returns_loop(rewards, done, gamma)
+    T = rewards.shape[0]
+    r = rewards.detach().reshape(T, -1).numpy()
+    ends = done.reshape(T, -1).numpy()
+    dtype = r.dtype
+    b, a = np.ones(1, dtype=dtype), np.array([1.0, -gamma], dtype=dtype)
+    out = np.empty_like(r)
+    if not ends[:-1].any():  # no episode ends before the last step: every column in one call
+        out[::-1] = lfilter(b, a, r[::-1], axis=0)
+    else:
+        for col in range(r.shape[1]):
+            start = 0
+            for end in [*np.flatnonzero(ends[:-1, col]), T - 1]:
+                out[start:end + 1, col][::-1] = lfilter(b, a, r[start:end + 1, col][::-1])
+                start = end + 1
+    return torch.from_numpy(out).reshape(rewards.shape)
+
+
+def discounted_returns_loop(rewards: torch.Tensor, done: torch.Tensor, gamma: float) -> torch.Tensor:
+    """:func:`discounted_returns` as a plain backward loop over time steps (the definition)."""
     returns = torch.empty_like(rewards)
     g = torch.zeros_like(rewards[0])
     not_done = (~done).to(rewards.dtype)

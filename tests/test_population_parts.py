@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pgzoo.engine.batched_envs import EnvList, make_batched_env
 from pgzoo.engine.population import Population
@@ -68,3 +70,43 @@ def test_members_must_differ_only_in_step_sizes() -> None:
     b = cls(cls.make_config("ShortCorridor-v0", {"gamma": 0.9}))
     with pytest.raises(UsageError, match="step sizes"):
         Population([a, b], "ShortCorridor-v0", (0, 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(["sgd", "adam"]), seed=st.integers(0, 2**16),
+       steps=st.lists(st.lists(st.booleans(), min_size=3, max_size=3), min_size=1, max_size=6))
+def test_flat_step_equals_the_step_one_parameter_at_a_time(kind: str, seed: int, steps: list[list[bool]]) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    R = 3
+    shapes = {"a": (R, 2, 3), "b": (R,), "c": (R, 4)}
+    init = {n: torch.randn(s, generator=gen) for n, s in shapes.items()}
+    lr = {n: torch.tensor([0.1, 0.02, 0.3]) * (i + 1) for i, n in enumerate(shapes)}
+    cls = StackedAdam if kind == "adam" else StackedSGD
+    flat_params, each_params = {n: v.clone() for n, v in init.items()}, {n: v.clone() for n, v in init.items()}
+    flat, each = cls(flat_params, {n: v.clone() for n, v in lr.items()}), cls(each_params, lr)
+    each._flat = lambda idx, grads: None  # the per-parameter path, which the flat step must equal bit for bit
+    for active in steps:
+        idx = torch.tensor([r for r in range(R) if active[r]], dtype=torch.long)
+        grads = {n: torch.randn(len(idx), *s[1:], generator=gen) * 10 for n, s in shapes.items()}
+        flat.step(idx, grads)
+        each.step(idx, grads)
+        for n in shapes:
+            assert torch.equal(flat_params[n], each_params[n]), n
+
+
+def test_adam_skips_a_parameter_without_gradient_like_torch() -> None:
+    # run 0 alone; parameter "b" has no gradient in step 2: torch's Adam leaves it (and its count) alone
+    pa, pb = torch.nn.Parameter(torch.tensor([1.0, 2.0])), torch.nn.Parameter(torch.tensor([3.0]))
+    ref = torch.optim.Adam([pa, pb], lr=0.1)
+    params = {"a": pa.detach().clone()[None], "b": pb.detach().clone()[None]}
+    opt = StackedAdam(params, {"a": torch.tensor([0.1]), "b": torch.tensor([0.1])})
+    for grads in ({"a": torch.tensor([0.5, -1.0]), "b": torch.tensor([2.0])}, {"a": torch.tensor([1.0, 1.0])},
+                  {"a": torch.tensor([-0.2, 0.3]), "b": torch.tensor([-1.0])}):
+        ref.zero_grad(set_to_none=True)
+        pa.grad = grads["a"].clone()
+        if "b" in grads:
+            pb.grad = grads["b"].clone()
+        ref.step()
+        opt.step(torch.tensor([0]), {n: g[None] for n, g in grads.items()})
+        torch.testing.assert_close(params["a"][0], pa.detach())
+        torch.testing.assert_close(params["b"][0], pb.detach())

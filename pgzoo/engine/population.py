@@ -7,7 +7,8 @@ they spend the machine on per-step Python overhead; here they are one batched co
 - the runs' environments are stepped as one vector (:mod:`pgzoo.engine.batched_envs`), each
   run keeping its own episode boundaries;
 - each update is the algorithm's own :class:`~pgzoo.SurrogateLoss`, evaluated for all runs
-  at once with ``torch.func.vmap`` over ``functional_call`` and differentiated per run;
+  at once with ``torch.func.vmap`` over the template agent called with each run's parameters
+  (:class:`_Bound`, what ``torch.func.functional_call`` does) and differentiated per run;
 - rollouts are cut by the same :class:`~pgzoo.engine.collector.Collector` as in the trainer,
   per run; each run keeps its own schedule (a run whose rollout is complete is prepared at its
   θ_old and works through its update batches while the others keep collecting), its own
@@ -46,7 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call, vmap
+from torch.func import vmap
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
 from pgzoo.engine.batched_envs import make_batched_env
@@ -126,6 +127,8 @@ class PopulationResult:
     failed: dict[int, str] = field(default_factory=dict)
     """Run → why it stopped early: a non-finite loss or gradient (its parameters are the last
     good ones; the other runs went on)."""
+    cpu_s: float = 0.0
+    """CPU seconds of this process in the batched loop, like ``wall_s`` (set-up left out, ``on_eval`` calls in)."""
 
     def check(self) -> None:
         """Raise :class:`~pgzoo.engine.trainer.TrainingError` (the first failure) if any run failed."""
@@ -146,8 +149,42 @@ def _member(template: Agent, params: dict[str, torch.Tensor], run: int) -> Agent
     return agent
 
 
+class _Bound:
+    """``module`` called with other tensors in place of some of its parameters and buffers.
+
+    What ``torch.func.functional_call`` does (the same tensors end up in the same slots, and the
+    module's own come back afterwards), with the names resolved once instead of on every call:
+    functional_call's per-call checks cost about half a millisecond, a population calls it in
+    every round. ``paths`` maps the keys callers pass to dotted names relative to ``module``.
+    Raises ``KeyError`` for a name that is no parameter or buffer of ``module``.
+    """
+
+    def __init__(self, module: nn.Module, paths: dict[str, str]) -> None:
+        self.module = module
+        self.slots: dict[str, tuple[dict[str, Any], str]] = {}
+        for key, dotted in paths.items():
+            path, _, attr = dotted.rpartition(".")
+            owner = module.get_submodule(path)
+            store = owner._parameters if attr in owner._parameters else owner._buffers
+            if attr not in store:
+                raise KeyError(f"{type(module).__name__} has no parameter or buffer {dotted}")
+            self.slots[key] = (store, attr)
+
+    def __call__(self, tensors: dict[str, torch.Tensor], *args: Any) -> Any:
+        saved = []
+        try:
+            for name, t in tensors.items():
+                store, attr = self.slots[name]
+                saved.append((store, attr, store[attr]))
+                store[attr] = t
+            return self.module(*args)
+        finally:
+            for store, attr, old in reversed(saved):
+                store[attr] = old
+
+
 class _AgentLoss(nn.Module):
-    """The total loss of an agent on a rollout given as its fields, for ``functional_call``;
+    """The total loss of an agent on a rollout given as its fields, for :class:`_Bound`;
     also returns the loss's state (its buffers) as the call left it."""
 
     def __init__(self, agent: Agent, loss: nn.Module) -> None:
@@ -161,7 +198,7 @@ class _AgentLoss(nn.Module):
 
 
 class _AgentPrepare(nn.Module):
-    """``algorithm.prepare`` of an agent, for ``functional_call`` with one run's parameters."""
+    """``algorithm.prepare`` of an agent, for :class:`_Bound` with one run's parameters."""
 
     def __init__(self, agent: Agent, algo: Algorithm) -> None:
         super().__init__()
@@ -360,12 +397,14 @@ class Population:
                  for k, v in agent_loss.loss.named_buffers()}
         dtype, obs_space, scale = self.dtype, spec.observation_space, cfg.scale_images
 
+        bound_loss = _Bound(agent_loss, {**{n: f"agent.{n}" for n in params}, **{k: k for k in state}})
+
         def loss_fn(p: dict[str, torch.Tensor], s: dict[str, torch.Tensor],
                     fields: Fields) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-            return functional_call(agent_loss, ({f"agent.{k}": v for k, v in p.items()}, s), (fields,))
+            return bound_loss({**p, **s}, fields)
 
         prepares = type(algo).prepare is not Algorithm.prepare
-        agent_prepare = _AgentPrepare(template, algo)
+        bound_prepare = _Bound(_AgentPrepare(template, algo), {n: f"agent.{n}" for n in params})
         update_gens = [torch.Generator().manual_seed(update_seed(rs.torch)) for rs in self.run_seeds]
         base_lr = {n: v.clone() for n, v in optim.lr.items()}
 
@@ -373,12 +412,13 @@ class Population:
             """Prepare a finished rollout at run ``run``'s θ_old and queue its update batches."""
             if prepares:
                 with torch.no_grad():
-                    rollout = functional_call(agent_prepare, {f"agent.{k}": v[run] for k, v in params.items()},
-                                              (rollout,))
+                    rollout = bound_prepare({k: v[run] for k, v in params.items()}, rollout)
             queue.push(run, _stacked_batches(self.algos[run], rollout, update_gens[run]))
 
+        bound_policy = _Bound(template.policy, {v: v for v in policy_names.values()})
+
         def act_fn(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-            return sample_with(functional_call(template.policy, p, (obs,)), u)
+            return sample_with(bound_policy(p, obs), u)
 
         batched_act = vmap(act_fn)
         envs = make_batched_env(self.env_id, R * N, cfg.max_episode_steps)
@@ -407,7 +447,7 @@ class Population:
         every = self.eval_every or 1
         next_eval = np.zeros(R, dtype=np.int64) if self.on_eval is not None else None
         last_eval = np.full(R, -1, dtype=np.int64)
-        start, rounds = time.perf_counter(), 0
+        start, start_cpu, rounds = time.perf_counter(), time.process_time(), 0
 
         def learn(runs: np.ndarray, fields: Fields) -> None:
             idx = torch.from_numpy(runs)
@@ -519,7 +559,7 @@ class Population:
         finally:
             bar.close()
             envs.close()
-        wall = time.perf_counter() - start
+        wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
         for k_ep in self.snapshot_episodes:  # runs stopped before episode k: their final parameters
             for n, v in params.items():
                 snapshots[k_ep][n][~snapped[k_ep]] = v[~snapped[k_ep]]
@@ -530,7 +570,7 @@ class Population:
             algo.name, self.env_id, self.seeds, params,
             [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
             [np.asarray(x, dtype=bool) for x in cut],
-            env_steps, updates, wall, snapshots, template, rounds, failed,
+            env_steps, updates, wall, snapshots, template, rounds, failed, cpu,
         )
 
 
