@@ -117,6 +117,10 @@ class AlgorithmConfig(BaseModel):
     lr_schedule: Literal["constant", "linear"] = Field(
         "constant", description="step sizes constant, or decayed linearly to 0 over the budget (fraction done)"
     )
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="compile the update (loss, gradient, optimiser step) with torch.compile: "
+                            "on, off, or auto (when a run is long enough to pay; pgzoo.engine.compiled.decide)",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.engine import compiled
 from pgzoo.engine.collector import Collector
 from pgzoo.engine.envs import EnvBatch
 from pgzoo.engine.evaluation import Scores, evaluate, summarize
@@ -120,6 +121,7 @@ class Trainer:
             raise
         optimizer = algo.make_optimizer(agent)
         algo.loss.init_state(agent, cfg.num_envs)
+        compile_report = compiled.attach(algo, agent, optimizer)
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.out_dir / "config.json", {
@@ -219,6 +221,7 @@ class Trainer:
                     eval_cpu += time.process_time() - c0
                     next_eval = (env_steps // self.schedule.every + 1) * self.schedule.every
         finally:
+            compile_report = compiled.detach(algo, compile_report)
             algo.check_rollouts = checking
             bar.close()
             metrics.close()
@@ -242,6 +245,7 @@ class Trainer:
             "eval_return_mean": mean, "eval_return_std": std,
             "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
             "eval_capped_episodes": self.eval_capped, "eval_max_steps": cfg.eval_max_steps,
+            **compile_report,
         }
         if self.out_dir:
             self._save(agent, optimizer)
