@@ -199,9 +199,13 @@ class CompiledStep:
             ps, gs, st = params[start:start + k], grads[start:start + k], states[start:start + k]
             if self.adam:
                 beta1, beta2 = self.hyper[gi]["betas"]
-                adam(ps, gs, [s[0] for s in st], [s[1] for s in st], [], [s[2] for s in st],
-                                      foreach=False, amsgrad=False, beta1=beta1, beta2=beta2, lr=lrs[gi],
-                                      weight_decay=0.0, eps=self.hyper[gi]["eps"], maximize=False)
+                # bias corrections in float64, as the fused kernel computes them (the step count is float32)
+                steps = [s[2].to(torch.float64) for s in st]
+                adam(ps, gs, [s[0] for s in st], [s[1] for s in st], [], steps, foreach=False, amsgrad=False,
+                     beta1=beta1, beta2=beta2, lr=lrs[gi], weight_decay=0.0, eps=self.hyper[gi]["eps"],
+                     maximize=False)
+                for s, n in zip(st, steps, strict=True):
+                    s[2].copy_(n)
             else:
                 for p, g in zip(ps, gs, strict=True):
                     p.sub_(lrs[gi] * g)
