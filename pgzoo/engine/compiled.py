@@ -227,11 +227,14 @@ class CompiledStep:
         if self.eager:
             return self._eager(batch)
         lrs = [torch.tensor(float(g["lr"]), dtype=torch.float64) for g in self.optimizer.param_groups]
-        shape = tuple(tuple(v.shape) for v in (batch.obs, batch.actions, batch.rewards))
+        shape = _signature(batch)
         new = shape not in self._shapes
         t0, c0 = time.perf_counter(), time.process_time()
         try:
-            with torch.no_grad():
+            # A batch of a signature already compiled (fields, shapes, dtypes) runs its graph without
+            # dynamo re-checking every guard: nothing else the graph depends on changes during a run
+            # (the parameters, optimiser state and step sizes are its inputs; the config is frozen).
+            with torch.no_grad(), torch.compiler.set_stance(skip_guard_eval_unsafe=not new):
                 terms, ok = self.fn([p.detach() for p in self.params], self._state_lists(), lrs, batch)
         except NonFiniteLossError:
             raise
@@ -262,6 +265,13 @@ class CompiledStep:
         terms = self.loss(self.agent.policy, self.agent.value, batch)
         optimizer_step(terms, self.optimizer, self.max_grad_norm)
         return terms
+
+
+def _signature(batch: Rollout) -> tuple:
+    """What tells one compiled graph's batches from another's: each tensor field's name, shape and dtype."""
+    fields = {**{f: getattr(batch, f) for f in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs",
+                                                "t", "returns")}, **{"extras." + k: v for k, v in batch.extras.items()}}
+    return tuple((k, tuple(v.shape), v.dtype) for k, v in fields.items() if v is not None)
 
 
 def attach(algorithm: Any, agent: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
