@@ -50,6 +50,8 @@ def test_compiled_actor_critic_matches_eager_in_float32_and_is_bit_identical_fro
         torch.testing.assert_close(q[name], p[name], rtol=1e-5, atol=1e-5)
         assert torch.equal(q[name], r[name]), name  # same seed, same setting: bit for bit
     assert any(not torch.equal(q[n], p[n]) for n in p)  # it really was another computation
+    cache = compiled.Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    assert cache.is_relative_to(os.environ["PGZOO_CACHE_DIR"]) and any(cache.rglob("*"))  # artefacts cached
 
 
 def test_compiled_a2c_with_clipping_and_linear_schedule_matches_eager_in_float64() -> None:
@@ -204,18 +206,23 @@ def test_no_run_of_a_committed_leaderboard_is_compiled() -> None:
     assert checked > 0
 
 
-def test_cache_dir_is_the_tests_temporary_one_and_is_used(tmp_path) -> None:
+def test_cache_dir_is_the_tests_temporary_one() -> None:
     assert compiled.cache_dir() == compiled.Path(os.environ["PGZOO_CACHE_DIR"])
-    path = compiled.configure_cache()
-    assert path == compiled.Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
-    assert any(path.rglob("*")), "the compiled runs above wrote their artefacts there"
+    assert compiled.configure_cache() == compiled.Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
 
 
-def test_user_cache_dir_without_the_variable(monkeypatch) -> None:
+def test_user_cache_dir_without_the_variables(monkeypatch) -> None:
     import platformdirs
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
     monkeypatch.delenv("PGZOO_CACHE_DIR")
-    assert compiled.cache_dir() == compiled.Path(platformdirs.user_cache_dir("pgzoo", appauthor=False))
+    ours = compiled.Path(platformdirs.user_cache_dir("pgzoo", appauthor=False))
+    assert compiled.cache_dir() == ours
+    # torch's own default in the variable (set by torch itself on import) is not the user's choice
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert compiled.configure_cache() == ours / "inductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/somewhere/else")
+    assert compiled.configure_cache() == compiled.Path("/somewhere/else")
 
 
 def test_short_default_runs_are_not_compiled() -> None:

@@ -62,10 +62,16 @@ def cache_dir() -> Path:
 def configure_cache() -> Path:
     """Point inductor's on-disk caches at ``cache_dir()/inductor`` (unless the user set
     ``TORCHINDUCTOR_CACHE_DIR``) and turn the FX-graph and AOT-autograd caches on; the directory."""
-    path = Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or cache_dir() / "inductor")
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
     import torch._functorch.config as functorch_config
     import torch._inductor.config as inductor_config
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    # torch writes its default into the variable the first time it looks (importing dynamo does):
+    # that value is torch's, not the user's
+    env = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    user_set = env and os.path.abspath(env) != os.path.abspath(default_cache_dir())
+    path = Path(env) if user_set else cache_dir() / "inductor"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(path)
 
     inductor_config.fx_graph_cache = True
     inductor_config.compile_threads = 1  # no pool of compile workers: a run compiles one small graph
