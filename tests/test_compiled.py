@@ -117,6 +117,14 @@ def test_an_optimizer_it_does_not_handle_is_eager_with_one_warning(capfd) -> Non
     assert res.summary["compiled"] is False and "RMSprop" in res.summary["compile_reason"]
 
 
+def test_episode_schedules_train_eagerly_with_one_warning(capfd) -> None:
+    res = train("reinforce", "CartPole-v1", 0, {"total_steps": 200, "eval_episodes": 1, "policy": "mlp",
+                                               "compile": "on"})
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "whole episodes" in err[0] and "training eagerly" in err[0]
+    assert res.summary["compiled"] is False and res.summary["compile_s"] == 0.0
+
+
 def _nan_batch(n: int = 8) -> Rollout:
     obs = torch.zeros(1, n, 4)
     return Rollout(obs=obs, actions=torch.zeros(1, n, dtype=torch.long), rewards=torch.full((1, n), math.nan),

@@ -9,11 +9,12 @@ for checkpoints and eager training can take over). The finiteness check is fused
 graph: a non-finite loss or gradient leaves parameters and optimiser state unchanged, and one
 host read of a flag then raises :class:`~pgzoo.errors.NonFiniteLossError`.
 
-What it handles: ``torch.optim.Adam`` and ``torch.optim.SGD`` as :meth:`pgzoo.Algorithm.make_optimizer`
-builds them (no weight decay, momentum, AMSGrad or ``maximize``), every parameter of the agent
-in the optimiser, and a loss that keeps no state between calls (no buffers after
-``init_state``). Anything else, and any loss the compiler cannot trace as one graph (a
-plugin's), trains eagerly after one warning line on stderr; it never stops a run.
+What it handles: a schedule of n-step segments (one batch shape), ``torch.optim.Adam`` and
+``torch.optim.SGD`` as :meth:`pgzoo.Algorithm.make_optimizer` builds them (no weight decay,
+momentum, AMSGrad or ``maximize``), every parameter of the agent in the optimiser, and a loss
+that keeps no state between calls (no buffers after ``init_state``). Anything else, and any
+loss the compiler cannot trace as one graph (a plugin's), trains eagerly after one warning line
+on stderr; it never stops a run.
 
 Compiled artefacts are cached on disk (inductor's FX-graph and AOT-autograd caches) under
 :func:`cache_dir`, so that only a run's first compilation on a machine pays the full price.
@@ -144,6 +145,9 @@ class CompiledStep:
     def __init__(self, algorithm: Any, agent: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         self.name = algorithm.name
         self.loss = algorithm.loss
+        if algorithm.schedule.kind != "steps":
+            # every episode length would be a graph of its own (the losses read T as a Python int)
+            raise Unsupported("its batches are whole episodes, of a new shape at every length")
         self.max_grad_norm = algorithm.config.max_grad_norm
         if list(self.loss.buffers()) or list(self.loss.parameters()):
             raise Unsupported("its loss keeps state between calls")
@@ -235,7 +239,7 @@ class CompiledStep:
         lrs = [torch.tensor(float(g["lr"]), dtype=torch.float64) for g in self.optimizer.param_groups]
         shape = _signature(batch)
         new = shape not in self._shapes
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, frames = time.perf_counter(), time.process_time(), _frames_compiled() if new else 0
         try:
             # A batch of a signature already compiled (fields, shapes, dtypes) runs its graph without
             # dynamo re-checking every guard: nothing else the graph depends on changes during a run
@@ -252,7 +256,8 @@ class CompiledStep:
             return self._eager(batch)
         if new:
             self._shapes.add(shape)
-            self._account(t0, c0)
+            if _frames_compiled() != frames:  # this call compiled a graph (not only a new shape of one)
+                self._account(t0, c0)
         self.calls += 1
         if not bool(ok):
             bad = [k for k, v in terms.items() if k.startswith("loss_") and not torch.isfinite(v)]
@@ -271,6 +276,13 @@ class CompiledStep:
         terms = self.loss(self.agent.policy, self.agent.value, batch)
         optimizer_step(terms, self.optimizer, self.max_grad_norm)
         return terms
+
+
+def _frames_compiled() -> int:
+    """A count that grows whenever dynamo captures a graph in this process (its own statistics)."""
+    from torch._dynamo.utils import counters
+
+    return sum(counters["stats"].values())
 
 
 def _signature(batch: Rollout) -> tuple:
