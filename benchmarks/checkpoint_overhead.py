@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from paired import alternate, load_average, load_line, run_worker
+from protocol import load_line, paired_rounds, run_worker  # benchmarks/protocol.py (the script's folder)
 
 
 def measure(side: str, algorithm: str, env_id: str, steps: int, seed: int) -> dict[str, Any]:
@@ -107,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(json.dumps(measure(args.worker, args.algorithm, args.env, args.steps, args.seed)))
         return 0
-    before = load_average()
     worker_args = ["--algorithm", args.algorithm, "--env", args.env, "--steps", str(args.steps), "--seed",
                    str(args.seed)]
 
@@ -115,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {r + 1}: on {on['cpu_s']:.2f} CPU s ({on['checkpoints']} checkpoints), off {off['cpu_s']:.2f} "
               f"CPU s ({off['checkpoints']}): on/off {ratio:.3f}", flush=True)
 
-    res = alternate("on", "off", args.rounds, lambda side: run_worker(__file__, side, worker_args),
-                    lambda on, off: on["cpu_s"] / off["cpu_s"], report)
+    res = paired_rounds(("on", "off"), lambda side, _r: run_worker(__file__, side, worker_args),
+                        lambda on, off: on["cpu_s"] / off["cpu_s"], args.rounds, report)
     m = micro(args.algorithm, args.env)
     per_step = statistics_median_cpu_per_step(res)
     print(f"{args.algorithm} on {args.env}, {args.steps} env steps: CPU time with/without periodic checkpoints, "
@@ -124,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"one checkpoint write (checkpoint.pt of {m['bytes']} bytes, and model.pt): {m['save_s'] * 1e3:.2f} ms; "
           f"the per-step test: {m['test_s'] * 1e9:.0f} ns = {m['test_s'] / per_step * 100:.4f}% of an env step "
           f"({per_step * 1e6:.0f} µs)")
-    print(load_line(before, load_average()))
+    print(load_line(res))
     return 0
 
 
@@ -132,7 +131,7 @@ def statistics_median_cpu_per_step(res: dict[str, Any]) -> float:
     """Median CPU seconds per env step of the ``off`` side."""
     import statistics
 
-    return statistics.median(p["b"]["cpu_s"] / p["b"]["env_steps"] for p in res["rounds"])
+    return statistics.median(p["off"]["cpu_s"] / p["off"]["env_steps"] for p in res["rounds"])
 
 
 if __name__ == "__main__":

@@ -39,12 +39,13 @@ def run_worker(script: str, side: str, args: Sequence[str]) -> Result:
 
 def paired_rounds(sides: tuple[str, str], measure: Callable[[str, int], Result],
                   ratio: Callable[[Result, Result], float], rounds: int,
-                  show: Callable[[int, Result, Result, float], str] | None = None) -> Result:
+                  show: Callable[[int, Result, Result, float], str | None] | None = None) -> Result:
     """Measure ``sides`` (a, b) alternately for ``rounds`` rounds (a first in even rounds).
 
     ``measure(side, round)`` returns one measurement; ``ratio(a, b)`` the paired ratio of a
-    round; ``show`` (optional) a line printed after each round. Returns ``median_ratio`` (over
-    rounds), ``ratios`` and ``rounds`` (the pairs), and the load averages before and after.
+    round; ``show`` (optional) is called after each round, and a line it returns is printed.
+    Returns ``median_ratio`` (over rounds), ``ratios`` and ``rounds`` (the pairs), and the load averages
+    before and after.
     """
     a, b = sides
     before, pairs = os.getloadavg(), []
@@ -53,8 +54,9 @@ def paired_rounds(sides: tuple[str, str], measure: Callable[[str, int], Result],
         res = {side: measure(side, r) for side in order}
         x = ratio(res[a], res[b])
         pairs.append({a: res[a], b: res[b], "ratio": x})
-        if show is not None:
-            print(show(r, res[a], res[b], x), flush=True)
+        line = show(r, res[a], res[b], x) if show is not None else None
+        if line is not None:
+            print(line, flush=True)
     ratios = [p["ratio"] for p in pairs]
     return {"median_ratio": statistics.median(ratios), "ratios": ratios, "rounds": pairs,
             "load_average_before": before, "load_average_after": os.getloadavg()}

@@ -23,6 +23,7 @@ from pgzoo.values import LinearValue, MLPValue, ScalarValue, ValueFunction
 
 if TYPE_CHECKING:
     from pgzoo.book import BookCase
+    from pgzoo.engine.compiled import CompiledStep
 
 
 class Agent(nn.Module):
@@ -74,6 +75,9 @@ class Algorithm:
     """Per-environment default settings (tuned), applied before the user's own."""
     verify_variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     """Settings under which ``pgzoo verify`` checks the loss against :meth:`book_update`."""
+    compiled_step: CompiledStep | None = None
+    """Set by the trainer for a run whose update is compiled (:mod:`pgzoo.engine.compiled`):
+    :meth:`update` then takes each optimiser step through it (for that agent and optimiser only)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -245,9 +249,15 @@ class Algorithm:
             rollout = self.prepare(agent, rollout)
         terms: LossTerms = {}
         steps = 0
+        compiled = self.compiled_step
+        if compiled is not None and (compiled.agent is not agent or compiled.optimizer is not optimizer):
+            compiled = None  # compiled for the trainer's agent, not this one
         for batch in self.update_batches(rollout, generator):
-            terms = self.loss(agent.policy, agent.value, batch)
-            optimizer_step(terms, optimizer, self.config.max_grad_norm)
+            if compiled is not None:
+                terms = compiled(batch)
+            else:
+                terms = self.loss(agent.policy, agent.value, batch)
+                optimizer_step(terms, optimizer, self.config.max_grad_norm)
             steps += 1
         return {**{k: float(v.detach()) for k, v in terms.items()}, "optimizer_steps": float(steps)}
 

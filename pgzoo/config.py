@@ -123,6 +123,10 @@ class AlgorithmConfig(BaseModel):
                     "tenth of total_steps; 0: none), at the end of training and on Ctrl-C/SIGTERM; training results "
                     "do not depend on it",
     )
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="compile the update (loss, gradient, optimiser step) with torch.compile: "
+                            "on, off, or auto (when a run is long enough to pay; pgzoo.engine.compiled.decide)",
+    )
 
     @model_validator(mode="before")
     @classmethod

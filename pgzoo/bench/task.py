@@ -49,6 +49,16 @@ def limit_threads() -> None:
         torch.set_num_interop_threads(1)
 
 
+def bench_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings a bench run trains with: ``config`` with ``compile = "auto"`` (the default)
+    resolved to ``"off"``. A bench cell's seeds train eagerly alone or as a population alike, so
+    that both give the same parameters and committed results reproduce from their seeds; a suite
+    that wants the compiled update says ``compile = "on"``."""
+    if config.get("compile", "auto") == "auto":
+        return {**config, "compile": "off"}
+    return config
+
+
 def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     """Train one run described by ``spec`` (a :class:`RunSpec` as a dict); return its results line."""
     from pgzoo.bench.suite import RunSpec
@@ -70,8 +80,8 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
         if run.kind == "algorithm":
             cls = registry.algorithm(run.registered_name)
             origin = registry.algorithm_origin[run.registered_name]
-            result = Trainer(cls(cls.make_config(overrides=run.config)), run.env, run.seed, progress=False,
-                             schedule=schedule, logger=logger).run()
+            algorithm = cls(cls.make_config(overrides=bench_config(run.config)))
+            result = Trainer(algorithm, run.env, run.seed, progress=False, schedule=schedule, logger=logger).run()
         else:
             cls = registry.baseline(run.registered_name)
             origin = registry.baseline_origin[run.registered_name]

@@ -61,6 +61,8 @@ class Collector:
     # --- n-step segments of all N environments -------------------------------------------
     def _add_segment(self, runs: np.ndarray, values: tuple[torch.Tensor, ...]) -> list[tuple[int, Rollout]]:
         n, N, k = self.schedule.length, self.num_envs, len(runs)
+        if n == 1 and self.runs == 1:  # the book's per-step cadence of a single run: the step itself
+            return [(0, Rollout(*(v[None] for v in values)))]
         if n == 1:  # the book's per-step cadence: no storage at all
             return [(int(r), Rollout(*(v[j * N:(j + 1) * N][None] for v in values))) for j, r in enumerate(runs)]
         if self.runs == 1:  # a single run: a list of steps, stacked when the segment is full

@@ -130,15 +130,22 @@ class EnvBatch:
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space
         self._obs_dtype = self.observation_space.dtype
+        self.native = NativeCartPole.wrap(self.envs)
+        """Gymnasium's own vectorised stepping of these environments, where it exists (else ``None``)."""
 
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         """Reset environment ``i`` with ``seeds[i]``; the stacked first observations."""
-        return np.array([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)],
-                        dtype=self._obs_dtype)
+        obs = np.array([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)],
+                       dtype=self._obs_dtype)
+        if self.native is not None:
+            self.native.reset()
+        return obs
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Step every environment with its action: (next observations to act on, true next
         observations S_{t+1}, rewards, terminated, truncated)."""
+        if self.native is not None:
+            return self.native.step(actions)
         nxt, rewards, terminated, truncated = [], [], [], []
         final: list | None = None
         for env, action in zip(self.envs, actions, strict=True):
@@ -162,3 +169,69 @@ class EnvBatch:
         """Close every environment."""
         for env in self.envs:
             env.close()
+
+
+class NativeCartPole:
+    """Steps N CartPole environments at once with gymnasium's ``CartPoleVectorEnv``, the same
+    steps :class:`EnvBatch` takes one environment at a time, bit for bit.
+
+    Each step loads the N states and episode step counts into the vector environment, takes its
+    one vectorised physics step (the same float64 arithmetic as ``CartPoleEnv.step``, the same
+    termination test, truncation at the same step count as the ``TimeLimit`` wrapper), and
+    resets the environments whose episode ended through their own ``reset()`` (their own random
+    generators, their :class:`CheckedEnv` checks): the semantics of ``AutoresetMode.SAME_STEP``.
+    The vector environment's own autoreset (``NEXT_STEP``, one shared generator) is never used.
+    """
+
+    def __init__(self, envs: list[gym.Env], vector: Any, max_steps: int) -> None:
+        self.envs, self.vector = envs, vector
+        vector.max_episode_steps = max_steps
+        self.state = np.zeros((4, len(envs)))
+        self.elapsed = np.zeros(len(envs), dtype=vector.steps.dtype)
+
+    @classmethod
+    def wrap(cls, envs: list[gym.Env]) -> NativeCartPole | None:
+        """A :class:`NativeCartPole` for ``envs`` if they are plain CartPole environments as
+        ``make_env`` builds them (CheckedEnv → TimeLimit → OrderEnforcing → CartPoleEnv, default
+        physics and rewards, no rendering); else ``None``."""
+        from gymnasium.envs.classic_control.cartpole import CartPoleEnv, CartPoleVectorEnv
+        from gymnasium.wrappers import OrderEnforcing, TimeLimit
+
+        first = envs[0]
+        limit = first.env if isinstance(first, CheckedEnv) else None
+        if not (isinstance(limit, TimeLimit) and type(limit.env) is OrderEnforcing
+                and type(limit.env.env) is CartPoleEnv):
+            return None
+        base = limit.env.env
+        if base.render_mode is not None or base._sutton_barto_reward or base.kinematics_integrator != "euler":
+            return None
+        vector = CartPoleVectorEnv(num_envs=len(envs))
+        physics = ("gravity", "masscart", "masspole", "length", "force_mag", "tau", "theta_threshold_radians",
+                   "x_threshold")
+        if any(getattr(vector, k) != getattr(base, k) for k in physics):
+            return None
+        return cls(envs, vector, limit._max_episode_steps)
+
+    def reset(self) -> None:
+        """Take the states of the environments just reset (their own ``reset``)."""
+        for i, env in enumerate(self.envs):
+            self.state[:, i] = env.unwrapped.state
+        self.elapsed[:] = 0
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`EnvBatch.step`."""
+        vec = self.vector
+        vec.state, vec.steps = self.state, self.elapsed
+        vec.prev_done[:] = False
+        true_next, reward, terminated, truncated, _ = vec.step(actions)
+        true_next = np.ascontiguousarray(true_next)  # row-major, as stacked observations are (same matmuls)
+        self.state, self.elapsed = vec.state, vec.steps
+        next_obs = true_next
+        done = np.flatnonzero(terminated | truncated)
+        if len(done):
+            next_obs = true_next.copy()
+            for i in done:
+                next_obs[i] = self.envs[i].reset()[0]
+                self.state[:, i] = self.envs[i].unwrapped.state
+                self.elapsed[i] = 0
+        return next_obs, true_next, reward.astype(np.float64), terminated, truncated

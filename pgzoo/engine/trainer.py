@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.engine import compiled
 from pgzoo.engine.checkpoint import Checkpointer, Progress
 from pgzoo.engine.collector import Collector
 from pgzoo.engine.envs import EnvBatch
@@ -124,6 +125,7 @@ class Trainer:
             raise
         optimizer = algo.make_optimizer(agent)
         algo.loss.init_state(agent, cfg.num_envs)
+        compile_report = compiled.attach(algo, agent, optimizer)
         if self.out_dir:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             write_json(self.out_dir / "config.json", {
@@ -247,6 +249,7 @@ class Trainer:
                     ckpt.save(progress())
             ckpt.loop_done(progress())
         finally:
+            compile_report = compiled.detach(algo, compile_report)
             algo.check_rollouts = checking
             bar.close()
             metrics.close()
@@ -270,6 +273,7 @@ class Trainer:
             "eval_return_mean": mean, "eval_return_std": std,
             "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
             "eval_capped_episodes": self.eval_capped, "eval_max_steps": cfg.eval_max_steps,
+            **compile_report,
         }
         if self.out_dir:
             self._save(agent, optimizer)

@@ -1,0 +1,240 @@
+"""The compiled update (pgzoo.engine.compiled): the same steps as eager training within a stated
+tolerance, bit-identical from run to run, the "auto" rule, the fused finiteness check, and an
+eager fall-back with one warning line for what the compiler cannot handle.
+
+Tolerance: after 20 updates of the 64×64 MLPs of CartPole-v1, compiled and eager parameters
+agree to 1e-5 (absolute and relative) in float32 and to 1e-10 in float64 (the compiled graph
+fuses and reorders float arithmetic; Adam's normalisation amplifies rounding in tiny gradients).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pgzoo.engine import compiled
+from pgzoo.engine.compiled import MIN_COMPILED_PARAMS, MIN_COMPILED_UPDATES, CompiledStep, decide, expected_updates
+from pgzoo.engine.schedules import Schedule
+from pgzoo.engine.trainer import Trainer, train
+from pgzoo.errors import NonFiniteLossError
+from pgzoo.registry import get_algorithm
+from pgzoo.rollout import Rollout
+
+SHORT = {"total_steps": 160, "eval_episodes": 1}  # 20 updates of 8 environments
+
+
+def params(result) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in result.agent.named_parameters()}
+
+
+def run(name: str, overrides: dict, dtype: torch.dtype = torch.float32, seed: int = 3):
+    cls = get_algorithm(name)
+    return Trainer(cls(cls.make_config("CartPole-v1", {**SHORT, **overrides})), "CartPole-v1", seed,
+                   progress=False, dtype=dtype).run()
+
+
+def test_compiled_actor_critic_matches_eager_in_float32_and_is_bit_identical_from_run_to_run() -> None:
+    eager = run("actor-critic", {"compile": "off"})
+    first = run("actor-critic", {"compile": "on"})
+    again = run("actor-critic", {"compile": "on"})
+    assert first.summary["compiled"] and not eager.summary["compiled"]
+    assert first.summary["compile_s"] > 0 and eager.summary["compile_s"] == 0.0
+    assert first.summary["updates"] == eager.summary["updates"] == 20
+    p, q, r = params(eager), params(first), params(again)
+    for name in p:
+        torch.testing.assert_close(q[name], p[name], rtol=1e-5, atol=1e-5)
+        assert torch.equal(q[name], r[name]), name  # same seed, same setting: bit for bit
+    assert any(not torch.equal(q[n], p[n]) for n in p)  # it really was another computation
+    cache = compiled.Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    assert cache.is_relative_to(os.environ["PGZOO_CACHE_DIR"]) and any(cache.rglob("*"))  # artefacts cached
+
+
+def test_compiled_a2c_with_clipping_and_linear_schedule_matches_eager_in_float64() -> None:
+    settings = {"rollout_steps": 2, "max_grad_norm": 0.05, "lr_schedule": "linear", "total_steps": 320}
+    eager = run("a2c", {**settings, "compile": "off"}, torch.float64)
+    comp = run("a2c", {**settings, "compile": "on"}, torch.float64)
+    assert comp.summary["compiled"] and comp.summary["updates"] == eager.summary["updates"] == 20
+    p, q = params(eager), params(comp)
+    for name in p:
+        torch.testing.assert_close(q[name], p[name], rtol=1e-10, atol=1e-10)
+
+
+def test_sgd_and_the_optimizer_state_stay_eager_compatible() -> None:
+    """Plain SGD compiled equals eager SGD; Adam's state written by the compiled step is the
+    state eager Adam keeps (so a checkpoint can be resumed either way)."""
+    sgd = {"optimizer": "sgd", "alpha_theta": 2**-8, "alpha_w": 2**-6}
+    e, c = run("actor-critic", {**sgd, "compile": "off"}, torch.float64), run("actor-critic", {**sgd, "compile": "on"},
+                                                                              torch.float64)
+    for name, p in params(e).items():
+        torch.testing.assert_close(params(c)[name], p, rtol=1e-12, atol=1e-12)
+
+
+AC_LOSS = get_algorithm("actor-critic").Loss
+
+
+class _ItemLoss(AC_LOSS):
+    """A plugin's loss the compiler cannot trace as one graph (it reads a number to the host)."""
+
+    def forward(self, policy, value, rollout):
+        terms = super().forward(policy, value, rollout)
+        if float(terms["loss_value"]) > 1e30:  # data-dependent Python control flow
+            terms["loss_value"] = terms["loss_value"] * 0
+        return terms
+
+
+def test_a_loss_the_compiler_cannot_handle_trains_eagerly_after_one_warning_line(capfd) -> None:
+    cls = get_algorithm("actor-critic")
+    results = []
+    for setting in ("off", "on"):
+        algo = cls(cls.make_config("CartPole-v1", {**SHORT, "compile": setting}))
+        algo.loss = _ItemLoss(algo.config)
+        results.append(Trainer(algo, "CartPole-v1", 3, progress=False).run())
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if "warning" in line]
+    assert len(lines) == 1 and "cannot compile the update of 'actor-critic'" in lines[0]
+    assert "training eagerly" in lines[0]
+    assert results[1].summary["compiled"] is False and results[1].summary["updates"] == 20
+    for name, p in params(results[0]).items():
+        assert torch.equal(params(results[1])[name], p)  # the eager fall-back is the eager training
+
+
+def test_an_optimizer_it_does_not_handle_is_eager_with_one_warning(capfd) -> None:
+    cls = get_algorithm("actor-critic")
+
+    class RMS(cls):
+        def make_optimizer(self, agent):
+            return torch.optim.RMSprop(agent.parameters(), lr=1e-3)
+
+    res = Trainer(RMS(cls.make_config("CartPole-v1", {**SHORT, "compile": "on"})), "CartPole-v1", 0,
+                  progress=False).run()
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "RMSprop" in err[0] and "training eagerly" in err[0]
+    assert res.summary["compiled"] is False and "RMSprop" in res.summary["compile_reason"]
+
+
+def test_episode_schedules_train_eagerly_with_one_warning(capfd) -> None:
+    res = train("reinforce", "CartPole-v1", 0, {"total_steps": 200, "eval_episodes": 1, "policy": "mlp",
+                                               "compile": "on"})
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "whole episodes" in err[0] and "training eagerly" in err[0]
+    assert res.summary["compiled"] is False and res.summary["compile_s"] == 0.0
+
+
+def _nan_batch(n: int = 8) -> Rollout:
+    obs = torch.zeros(1, n, 4)
+    return Rollout(obs=obs, actions=torch.zeros(1, n, dtype=torch.long), rewards=torch.full((1, n), math.nan),
+                   terminated=torch.zeros(1, n, dtype=torch.bool), truncated=torch.zeros(1, n, dtype=torch.bool),
+                   next_obs=obs, t=torch.zeros(1, n, dtype=torch.long))
+
+
+def test_a_non_finite_loss_raises_before_anything_changes() -> None:
+    import gymnasium as gym
+
+    from pgzoo.spaces import EnvSpec
+
+    cls = get_algorithm("actor-critic")
+    algo = cls(cls.make_config("CartPole-v1", {"compile": "on"}))
+    agent = algo.build_agent(EnvSpec("test", gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)))
+    opt = algo.make_optimizer(agent)
+    step = CompiledStep(algo, agent, opt)
+    good = _nan_batch()
+    good = good.replace(rewards=torch.ones(1, 8))
+    step(good)  # compiles, takes one step
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
+    state = {k: v.clone() for k, v in opt.state[next(agent.parameters())].items()}
+    with pytest.raises(NonFiniteLossError, match="loss_value"):
+        step(_nan_batch())
+    for k, v in agent.state_dict().items():
+        assert torch.equal(v, before[k])
+    for k, v in opt.state[next(agent.parameters())].items():
+        assert torch.equal(v, state[k])
+
+
+class _Cfg:
+    total_episodes = None
+
+    def __init__(self, total_steps: int, num_envs: int) -> None:
+        self.total_steps, self.num_envs = total_steps, num_envs
+
+
+class _Agent(torch.nn.Module):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(n))
+
+
+def test_auto_rule_by_hand() -> None:
+    big = _Agent(9_000)
+    # actor-critic's CartPole-v1 defaults: 200,000 steps / 8 envs = 25,000 updates
+    assert decide("auto", _Cfg(200_000, 8), Schedule("steps", 1), big)[0]
+    assert expected_updates(_Cfg(200_000, 8), Schedule("steps", 1)) == 25_000
+    assert not decide("auto", _Cfg(100_000, 8), Schedule("steps", 1), big)[0]  # 12,500
+    assert decide("auto", _Cfg(1_000_000, 8), Schedule("steps", 5), big)[0] is not False  # 25,000
+    assert not decide("auto", _Cfg(10**7, 1), Schedule("episodes", 1), big)[0]
+    assert not decide("auto", _Cfg(10**7, 1), Schedule("steps", 1), _Agent(10))[0]  # a linear policy
+    assert decide("on", _Cfg(1, 1), Schedule("episodes", 1), _Agent(1))[0]
+    assert not decide("off", _Cfg(10**7, 1), Schedule("steps", 1), big)[0]
+
+
+@given(steps=st.integers(1, 10**7), envs=st.integers(1, 64), n=st.integers(1, 16), size=st.integers(1, 5000))
+def test_auto_compiles_exactly_when_updates_and_parameters_reach_the_thresholds(steps, envs, n, size) -> None:
+    updates = steps // (n * envs)
+    wanted, why = decide("auto", _Cfg(steps, envs), Schedule("steps", n), _Agent(size))
+    assert wanted == (updates >= MIN_COMPILED_UPDATES and size >= MIN_COMPILED_PARAMS)
+    assert why.startswith("auto")
+
+
+def test_no_run_of_a_committed_leaderboard_is_compiled() -> None:
+    """The committed leaderboards stay reproducible from their seeds: a bench run resolves "auto"
+    to "off" (its seeds train eagerly, alone or as a population alike), and no suite asks for "on"."""
+    from pathlib import Path
+
+    from pgzoo.bench.grid import build_grid
+    from pgzoo.bench.suite import SUITE_FILE, load_suite
+    from pgzoo.bench.task import bench_config
+    from pgzoo.book.figure_suite import is_book_suite
+    from pgzoo.registry import get_registry
+
+    assert bench_config({"compile": "auto", "gamma": 0.9}) == {"compile": "off", "gamma": 0.9}
+    assert bench_config({"gamma": 0.9}) == {"gamma": 0.9, "compile": "off"}
+    assert bench_config({"compile": "on"}) == {"compile": "on"}
+    root = Path(__file__).resolve().parents[1] / "leaderboards"
+    checked = 0
+    for folder in sorted(p.parent for p in root.rglob(SUITE_FILE) if not is_book_suite(p.parent)):
+        for r in build_grid(load_suite(folder), get_registry()).runs:
+            if r.kind != "algorithm":
+                continue
+            assert bench_config(r.config)["compile"] == "off", (folder.name, r.label)
+            checked += 1
+    assert checked > 0
+
+
+def test_cache_dir_is_the_tests_temporary_one() -> None:
+    assert compiled.cache_dir() == compiled.Path(os.environ["PGZOO_CACHE_DIR"])
+    assert compiled.configure_cache() == compiled.Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+
+
+def test_user_cache_dir_without_the_variables(monkeypatch) -> None:
+    import platformdirs
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    monkeypatch.delenv("PGZOO_CACHE_DIR")
+    ours = compiled.Path(platformdirs.user_cache_dir("pgzoo", appauthor=False))
+    assert compiled.cache_dir() == ours
+    # torch's own default in the variable (set by torch itself on import) is not the user's choice
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", default_cache_dir())
+    assert compiled.configure_cache() == ours / "inductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/somewhere/else")
+    assert compiled.configure_cache() == compiled.Path("/somewhere/else")
+
+
+def test_short_default_runs_are_not_compiled() -> None:
+    res = train("actor-critic", "CartPole-v1", 0, {**SHORT})
+    assert res.summary["compile"] == "auto" and res.summary["compiled"] is False
+    assert "updates <" in res.summary["compile_reason"]
+
