@@ -94,12 +94,17 @@ EXACT = [
     ("reinforce", "CartPole-v1", {"total_steps": 3000, "eval_episodes": 2}, 17),
     # per-step actor-critics: the checkpoint falls at the end of the step in which an episode ended
     ("actor-critic", "CartPole-v1", {"total_steps": 1000, "num_envs": 1, "eval_episodes": 2}, 9),
+    # the compiled update step holds the optimiser's state tensors: a resume loads into them
+    ("actor-critic", "CartPole-v1", {"total_steps": 1000, "num_envs": 1, "eval_episodes": 2, "compile": "on"}, 9),
     ("actor-critic-traces", "Acrobot-v1", {"total_steps": 700, "num_envs": 1, "eval_episodes": 1,
                                            "max_episode_steps": 200}, 2),
 ]
 
 
-@pytest.mark.parametrize(("algorithm", "env_id", "settings", "k"), EXACT, ids=[e[0] + "-" + e[1] for e in EXACT])
+EXACT_IDS = [e[0] + "-" + e[1] + ("-compiled" if e[2].get("compile") == "on" else "") for e in EXACT]
+
+
+@pytest.mark.parametrize(("algorithm", "env_id", "settings", "k"), EXACT, ids=EXACT_IDS)
 def test_resume_from_an_episode_boundary_is_the_uninterrupted_run(tmp_path, capsys, algorithm, env_id, settings,
                                                                   k) -> None:
     whole, cut = tmp_path / "whole", tmp_path / "cut"

@@ -229,22 +229,22 @@ class Checkpointer:
                         env_steps: int) -> np.ndarray:
         if len(records) != envs.num_envs:
             raise UsageError(f"{self.path}: holds {len(records)} environments, the run has {envs.num_envs}")
-        first = []
-        for i, (env, rec) in enumerate(zip(envs.envs, records, strict=True)):
+
+        def fresh(i: int, env: Any) -> Any:
+            rec = records[i]
             if rec is not None and "seed" in rec:
-                first.append(env.reset(seed=rec["seed"])[0])
-                continue
+                return env.reset(seed=rec["seed"])[0]
             rng = getattr(env.unwrapped, "_np_random", None)
             if rec is not None and rec.get("rng") is not None and rng is not None:
                 try:
                     rng.bit_generator.state = _from_json(rec["rng"])
-                    first.append(env.reset()[0])
-                    continue
+                    return env.reset()[0]
                 except (TypeError, ValueError, KeyError):
                     pass  # another kind of generator: a derived seed below
             derived = np.random.SeedSequence([seed, i, env_steps, 0xC4E]).generate_state(1)[0]
-            first.append(env.reset(seed=int(derived))[0])
-        return np.array(first, dtype=envs.observation_space.dtype)
+            return env.reset(seed=int(derived))[0]
+
+        return envs.reset_each(fresh)
 
     # --- saving --------------------------------------------------------------------------
     def save(self, progress: Progress) -> None:

@@ -8,7 +8,7 @@ own declared spaces.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -135,8 +135,13 @@ class EnvBatch:
 
     def reset(self, seeds: Sequence[int]) -> np.ndarray:
         """Reset environment ``i`` with ``seeds[i]``; the stacked first observations."""
-        obs = np.array([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)],
-                       dtype=self._obs_dtype)
+        return self.reset_each(lambda i, env: env.reset(seed=int(seeds[i]))[0])
+
+    def reset_each(self, reset: Callable[[int, gym.Env], Any]) -> np.ndarray:
+        """Reset every environment with ``reset(i, env)`` (which returns its first observation),
+        e.g. with a random generator put back by a resume; the stacked first observations. The
+        one way to reset the batch from outside: the vectorised stepping takes the new states."""
+        obs = np.array([reset(i, env) for i, env in enumerate(self.envs)], dtype=self._obs_dtype)
         if self.native is not None:
             self.native.reset()
         return obs
