@@ -50,9 +50,13 @@ from torch import nn
 from torch.func import vmap
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
+from pgzoo.engine import compiled
 from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import Collector
+from pgzoo.engine.compiled import warn
 from pgzoo.engine.envs import make_env
+from pgzoo.engine.population_compiled import COMPILED_STEPS, CompiledAct, CompiledPopulationStep, element_rates
+from pgzoo.engine.population_compiled import supports as supports_compiled
 from pgzoo.engine.safety import state_leak
 from pgzoo.engine.stacked_optim import stacked_optimizer
 from pgzoo.engine.trainer import TrainingError
@@ -83,6 +87,31 @@ def population_blocker(algo: Algorithm) -> str | None:
     if any(True for _ in algo.loss.parameters()):
         return f"the loss of '{cls.name}' holds parameters of its own"
     return state_leak(algo)
+
+
+def lockstep_blocker(algo: Algorithm, on_eval: EvalHook | None = None) -> str | None:
+    """Why a population of ``algo`` cannot take the lockstep loop, or ``None`` if it can.
+
+    The lockstep loop is for the book's sequential Monte-Carlo boxes (REINFORCE, with or without
+    baseline): each round steps one episode of every run together, then takes the episodes' T
+    per-step updates, step t of every run at once (as the book's figures are computed by hand);
+    a run's own sequence of episodes, draws and updates is the one it has alone. It needs a budget
+    in episodes, one environment per run, one episode per rollout, ``sequential`` updates through
+    :class:`~pgzoo.MonteCarloAlgorithm`'s own ``update_batches``, no ``prepare``, a loss without
+    state, and no evaluation hook.
+    """
+    cfg, cls = algo.config, type(algo)
+    checks = [
+        (cfg.total_episodes is not None, "the budget is in env steps"),
+        (cfg.num_envs == 1, "more than one environment per run"),
+        (algo.schedule.kind == "episodes" and algo.schedule.length == 1, "not one episode per rollout"),
+        (cls.update_batches is MonteCarloAlgorithm.update_batches and getattr(cfg, "sequential", False),
+         "not the sequential Monte-Carlo updates"),
+        (cls.prepare is Algorithm.prepare, "it prepares rollouts"),
+        (not list(algo.loss.buffers()), "its loss keeps state"),
+        (on_eval is None, "an evaluation hook"),
+    ]
+    return next((why for ok, why in checks if not ok), None)
 
 
 def env_blocker(env_id: str, max_episode_steps: int | None = None) -> str | None:
@@ -129,6 +158,11 @@ class PopulationResult:
     good ones; the other runs went on)."""
     cpu_s: float = 0.0
     """CPU seconds of this process in the batched loop, like ``wall_s`` (set-up left out, ``on_eval`` calls in)."""
+    compile_s: float = 0.0
+    compile_cpu_s: float = 0.0
+    """Wall and CPU seconds of the calls that compiled the update (included in ``wall_s``/``cpu_s``)."""
+    compiled: bool = False
+    """Whether the updates ran compiled (:mod:`pgzoo.engine.population_compiled`)."""
 
     def check(self) -> None:
         """Raise :class:`~pgzoo.engine.trainer.TrainingError` (the first failure) if any run failed."""
@@ -362,6 +396,9 @@ class Population:
         self.eval_every, self.on_eval = eval_every, on_eval
         self.stop_on_truncation = stop_on_truncation
         self.rng_states: list[torch.Tensor] = []
+        self.compiled_step: CompiledPopulationStep | None = None
+        self.compiled_fallback = False
+        self.compiled_act: CompiledAct | None = None
 
     # --- setup ----------------------------------------------------------------------------
     def _build(self, spec: EnvSpec) -> tuple[Agent, dict[str, torch.Tensor], Any]:
@@ -377,6 +414,22 @@ class Population:
         params = {n: torch.stack([dict(a.named_parameters())[n].detach() for a in agents]).clone() for n in names}
         ids = {id(p): n for a in agents for n, p in a.named_parameters()}
         return agents[0], params, stacked_optimizer(optimizers, ids, params)
+
+    def _compiled_step(self, agent_loss: nn.Module, optim: Any, template: Agent,
+                       loss_state: bool) -> CompiledPopulationStep | None:
+        """The compiled K-step update if the config's ``compile`` asks for it (:func:`compiled.decide`)
+        and this population's optimiser is supported; else ``None`` (with ``compile = "on"``: a warning)."""
+        algo = self.algos[0]
+        wanted, _ = compiled.decide(algo.config.compile, algo.config, algo.schedule, template)
+        if not wanted:
+            return None
+        why = "its loss keeps state between calls" if loss_state else \
+            None if supports_compiled(optim) else f"optimiser {type(optim).__name__} with per-parameter step counts"
+        if why:
+            warn(f"cannot compile the population update of '{algo.name}': {why}; training eagerly")
+            return None
+        self.compiled_step = CompiledPopulationStep(agent_loss, optim, algo.config.max_grad_norm, COMPILED_STEPS)
+        return self.compiled_step
 
     # --- the loop -------------------------------------------------------------------------
     def run(self) -> PopulationResult:
@@ -449,7 +502,40 @@ class Population:
         last_eval = np.full(R, -1, dtype=np.int64)
         start, start_cpu, rounds = time.perf_counter(), time.process_time(), 0
 
+        compiled_step = self._compiled_step(agent_loss, optim, template, bool(state))
+        compiled_act = None if compiled_step is None else CompiledAct(template.policy)
+        self.compiled_act, all_runs, all_steps = compiled_act, torch.arange(R), torch.ones(R, 1, dtype=torch.bool)
+
+        def draw_actions(rt: torch.Tensor) -> torch.Tensor:
+            """The actions ``[k, N, ...]`` of the collecting runs ``rt``, each from its own action stream."""
+            stale = rt[chunk_pos[rt] == CHUNK_STEPS]
+            for r in stale.tolist():
+                chunks[r], chunk_pos[r] = new_chunk(gens[r], N, draws), 0
+            if compiled_act is None:
+                u = chunks[rt, chunk_pos[rt]]
+                pol = {policy_names[n]: params[n][rt] for n in policy_names}
+                with torch.no_grad():
+                    actions = batched_act(pol, obs[rt], u)
+            else:  # every run's action (one static shape), the collecting runs' taken
+                u = chunks[all_runs, chunk_pos.clamp(max=CHUNK_STEPS - 1)]
+                actions = compiled_act({policy_names[n]: params[n] for n in policy_names}, obs, u)[rt]
+            chunk_pos[rt] += 1
+            return actions
+
         def learn(runs: np.ndarray, fields: Fields) -> None:
+            if compiled_step is not None and len(runs) == R and not self.compiled_fallback:
+                if cfg.lr_schedule != "constant":
+                    set_rates(runs)
+                try:
+                    ok, taken, terms = compiled_step({f: v.unsqueeze(1) for f, v in fields.items()}, all_steps,
+                                                     element_rates(optim))
+                except Exception as e:
+                    cannot_compile(e)
+                else:
+                    updates[:] += taken.numpy()
+                    for r in np.flatnonzero(~ok.numpy()):
+                        fail(int(r), {key: v[r, 0] for key, v in terms.items()})
+                    return
             idx = torch.from_numpy(runs)
             sub = {n: v[idx].requires_grad_(True) for n, v in params.items()}
             totals, terms, new_state = vmap(loss_fn)(sub, {k: v[idx] for k, v in state.items()}, fields)
@@ -463,11 +549,7 @@ class Population:
                     bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1))
             if bad.any():  # those runs stop with their last good parameters; the others go on
                 for j in np.flatnonzero(bad.numpy()):
-                    r = int(runs[j])
-                    failed[r] = divergence_message(algo.name, self.env_id, self.seeds[r], {k: v[j] for k, v in
-                                                   terms.items()}, int(env_steps[r]), int(updates[r]) + 1)
-                    stopped[r] = True
-                    queue.drop(r)
+                    fail(int(runs[j]), {k: v[j] for k, v in terms.items()})
                 keep = ~bad
                 runs, idx = runs[keep.numpy()], idx[keep]
                 grads = tuple(None if g is None else g[keep] for g in grads)
@@ -480,15 +562,33 @@ class Population:
                 coef = (cfg.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
                 grads = {n: g * coef.reshape(-1, *[1] * (g.dim() - 1)) for n, g in grads.items()}
             if cfg.lr_schedule != "constant":
-                done = ep_count[runs] / budget_eps if budget_eps else env_steps[runs] / budget_steps
-                factor = torch.tensor([lr_factor(cfg.lr_schedule, float(d)) for d in done], dtype=torch.float64)
-                for n, lr in optim.lr.items():
-                    lr[idx] = (base_lr[n][idx].double() * factor).to(lr.dtype)
+                set_rates(runs)
             with torch.no_grad():
                 optim.step(idx, grads)
                 for k, v in new_state.items():
                     state[k][idx] = v
             updates[runs] += 1
+
+        def cannot_compile(e: Exception) -> None:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            warn(f"cannot compile the population update of '{algo.name}' ({type(e).__name__}: {first[:200]}); "
+                 "training eagerly")
+            self.compiled_fallback = True
+
+        def set_rates(runs: np.ndarray) -> None:
+            """The step sizes of ``runs`` at their point in the budget (``lr_schedule``)."""
+            idx = torch.from_numpy(runs)
+            done = ep_count[runs] / budget_eps if budget_eps else env_steps[runs] / budget_steps
+            factor = torch.tensor([lr_factor(cfg.lr_schedule, float(d)) for d in done], dtype=torch.float64)
+            for n, lr in optim.lr.items():
+                lr[idx] = (base_lr[n][idx].double() * factor).to(lr.dtype)
+
+        def fail(r: int, losses: dict[str, torch.Tensor]) -> None:
+            """Stop run ``r``: a non-finite loss term (in ``losses``) or gradient at its next update."""
+            failed[r] = divergence_message(algo.name, self.env_id, self.seeds[r], losses, int(env_steps[r]),
+                                           int(updates[r]) + 1)
+            stopped[r] = True
+            queue.drop(r)
 
         def record(runs: np.ndarray, env_idx: np.ndarray, step: Any, actions: torch.Tensor) -> None:
             """Bookkeeping for the envs ``env_idx`` of collecting ``runs`` after one step."""
@@ -513,8 +613,105 @@ class Population:
                 ep_count[r] += 1
             obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(k, N, -1)
 
-        try:
+        def lockstep() -> int:
+            """The loop for sequential Monte-Carlo episodes (see :func:`lockstep_blocker`): every run's
+            episode, stepped together; then the episodes' per-step updates, step t of every run at once."""
+            steps = 0
+            cap = 64
+            buf: Fields = {}
             while True:
+                going = (ep_count < budget_eps) & ~stopped
+                if not going.any():
+                    return steps
+                length = np.zeros(R, dtype=np.int64)
+                t = 0
+                while going.any():
+                    collecting = np.flatnonzero(going)
+                    rt = torch.from_numpy(collecting)
+                    actions = draw_actions(rt)
+                    step = envs.step(collecting, to_env_actions(spec.action_space,
+                                                                actions.reshape(len(rt), *actions.shape[2:])))
+                    if t == cap or not buf:
+                        cap = cap * 2 if buf else cap
+                        grown = {f: torch.zeros((R, cap, 1, *v.shape), dtype=v.dtype) for f, v in (
+                            ("obs", obs[0]), ("actions", actions[0]), ("rewards", torch.zeros(N, dtype=dtype)),
+                            ("terminated", torch.zeros(N, dtype=torch.bool)),
+                            ("truncated", torch.zeros(N, dtype=torch.bool)), ("next_obs", obs[0]))}
+                        for f, v in buf.items():
+                            grown[f][:, :v.shape[1]] = v
+                        buf = grown
+                    buf["obs"][rt, t] = obs[rt].unsqueeze(1)
+                    buf["actions"][rt, t] = actions.unsqueeze(1)
+                    buf["rewards"][rt, t] = torch.as_tensor(step.reward * cfg.reward_scale,
+                                                            dtype=dtype).reshape(-1, 1, N)
+                    buf["terminated"][rt, t] = torch.as_tensor(step.terminated).reshape(-1, 1, N)
+                    buf["truncated"][rt, t] = torch.as_tensor(step.truncated).reshape(-1, 1, N)
+                    buf["next_obs"][rt, t] = encode_obs(obs_space, step.final_obs, dtype, scale).reshape(
+                        -1, 1, N, obs.shape[-1])
+                    obs[rt] = encode_obs(obs_space, step.obs, dtype, scale).reshape(-1, N, obs.shape[-1])
+                    ep_ret[collecting] += step.reward
+                    length[collecting] += 1
+                    going[collecting[step.terminated | step.truncated]] = False
+                    t += 1
+                    steps += 1
+                ran = length > 0
+                env_steps[ran] += length[ran]
+                for r in np.flatnonzero(ran):
+                    returns[r].append(float(ep_ret[r]))
+                    lengths[r].append(int(length[r]))
+                    last = length[r] - 1
+                    cut[r].append(bool(buf["truncated"][r, last, 0, 0] and not buf["terminated"][r, last, 0, 0]))
+                    stopped[r] |= self.stop_on_truncation and cut[r][-1]
+                ep_ret[ran] = 0.0
+                ep_count[ran] += 1
+                bar.update(int(ran.sum()))
+                # the box's updates: G_t of every episode, then one step per t (runs past their T masked)
+                inside = torch.arange(t).unsqueeze(0) < torch.from_numpy(length).unsqueeze(1)  # [R, t]
+                rew = torch.where(inside, buf["rewards"][:, :t, 0, 0], 0.0)  # past T: another episode's steps
+                G = discounted_returns(rew.T.contiguous(), torch.zeros(t, R, dtype=torch.bool), cfg.gamma).T
+                fields = {f: v[:, :t] for f, v in buf.items()}
+                fields["t"] = torch.arange(t).reshape(1, t, 1, 1).expand(R, t, 1, N)
+                fields["returns"] = G.reshape(R, t, 1, N)
+                if compiled_step is not None and not self.compiled_fallback:
+                    try:
+                        compiled_updates(fields, length, ran, t, compiled_step)
+                    except Exception as e:
+                        cannot_compile(e)
+                if compiled_step is None or self.compiled_fallback:
+                    for j in range(t):
+                        runs = np.flatnonzero(ran & (length > j) & ~_mask(R, failed))
+                        if len(runs):
+                            learn(runs, {f: v[torch.from_numpy(runs), j] for f, v in fields.items()})
+                for k_ep in self.snapshot_episodes:
+                    take = np.flatnonzero(~snapped[k_ep] & (ep_count >= k_ep))
+                    if len(take):
+                        for n, v in params.items():
+                            snapshots[k_ep][n][take] = v[take]
+                        snapped[k_ep][take] = True
+
+        def compiled_updates(fields: Fields, length: np.ndarray, ran: np.ndarray, t: int,
+                             compiled_step: CompiledPopulationStep) -> None:
+            """The episodes' per-step updates, K steps of every run per call (runs past their T masked)."""
+            k = compiled_step.k
+            pad = (-t) % k
+            if pad:  # a whole number of K-step calls; the padding is masked
+                fields = {f: torch.cat([v, v[:, :1].expand(R, pad, *v.shape[2:])], 1) for f, v in fields.items()}
+            live = torch.from_numpy(ran & ~_mask(R, failed))
+            mask = (torch.arange(t + pad).unsqueeze(0) < torch.from_numpy(length).unsqueeze(1)) & live.unsqueeze(1)
+            rates = element_rates(optim)
+            for j in range(0, t + pad, k):
+                ok, taken, terms = compiled_step({f: v[:, j:j + k].contiguous() for f, v in fields.items()},
+                                                 mask[:, j:j + k].contiguous(), rates)
+                updates[:] += taken.numpy()
+                for r in np.flatnonzero(~ok.numpy()):
+                    fail(int(r), {key: v[r, int(taken[r])] for key, v in terms.items()})
+                    mask[r] = False
+
+        try:
+            general = lockstep_blocker(algo, self.on_eval) is not None
+            if not general:
+                rounds = lockstep()
+            while general:
                 settled = queue.empty()
                 for k_ep in self.snapshot_episodes:
                     take = np.flatnonzero(settled & ~snapped[k_ep] & (ep_count >= k_ep))
@@ -534,14 +731,7 @@ class Population:
                 rounds += 1
                 if len(collecting):
                     rt = torch.from_numpy(collecting)
-                    stale = rt[chunk_pos[rt] == CHUNK_STEPS]
-                    for r in stale.tolist():
-                        chunks[r], chunk_pos[r] = new_chunk(gens[r], N, draws), 0
-                    u = chunks[rt, chunk_pos[rt]]
-                    chunk_pos[rt] += 1
-                    pol = {policy_names[n]: params[n][rt] for n in policy_names}
-                    with torch.no_grad():
-                        actions = batched_act(pol, obs[rt], u)
+                    actions = draw_actions(rt)
                     env_idx = (collecting[:, None] * N + np.arange(N)).ravel()
                     flat = actions.reshape(len(env_idx), *actions.shape[2:])
                     step = envs.step(env_idx, to_env_actions(spec.action_space, flat))
@@ -560,6 +750,8 @@ class Population:
             bar.close()
             envs.close()
         wall, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+        step, compiled_ok = self.compiled_step, not self.compiled_fallback
+        act_s = (self.compiled_act.compile_s, self.compiled_act.compile_cpu_s) if self.compiled_act else (0.0, 0.0)
         for k_ep in self.snapshot_episodes:  # runs stopped before episode k: their final parameters
             for n, v in params.items():
                 snapshots[k_ep][n][~snapped[k_ep]] = v[~snapped[k_ep]]
@@ -571,6 +763,8 @@ class Population:
             [np.asarray(x) for x in returns], [np.asarray(x) for x in lengths],
             [np.asarray(x, dtype=bool) for x in cut],
             env_steps, updates, wall, snapshots, template, rounds, failed, cpu,
+            (step.compile_s if step else 0.0) + act_s[0], (step.compile_cpu_s if step else 0.0) + act_s[1],
+            step is not None and compiled_ok,
         )
 
 
