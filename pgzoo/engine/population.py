@@ -480,7 +480,7 @@ class Population:
         draws = draws_per_env(spec.action_space)
         gens = [torch.Generator().manual_seed(action_seed(rs.torch)) for rs in self.run_seeds]
         chunks = torch.stack([new_chunk(g, N, draws) for g in gens])
-        chunk_pos = torch.zeros(R, dtype=torch.long)
+        chunk_pos = np.zeros(R, dtype=np.int64)
 
         collector = Collector(algo.schedule, R, N)
         ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
@@ -506,20 +506,20 @@ class Population:
         compiled_act = None if compiled_step is None else CompiledAct(template.policy)
         self.compiled_act, all_runs, all_steps = compiled_act, torch.arange(R), torch.ones(R, 1, dtype=torch.bool)
 
-        def draw_actions(rt: torch.Tensor) -> torch.Tensor:
-            """The actions ``[k, N, ...]`` of the collecting runs ``rt``, each from its own action stream."""
-            stale = rt[chunk_pos[rt] == CHUNK_STEPS]
-            for r in stale.tolist():
+        def draw_actions(collecting: np.ndarray) -> torch.Tensor:
+            """The actions ``[k, N, ...]`` of the ``collecting`` runs, each from its own action stream."""
+            for r in collecting[chunk_pos[collecting] == CHUNK_STEPS]:
                 chunks[r], chunk_pos[r] = new_chunk(gens[r], N, draws), 0
+            rt = torch.from_numpy(collecting)
             if compiled_act is None:
-                u = chunks[rt, chunk_pos[rt]]
+                u = chunks[rt, torch.from_numpy(chunk_pos[collecting])]
                 pol = {policy_names[n]: params[n][rt] for n in policy_names}
                 with torch.no_grad():
                     actions = batched_act(pol, obs[rt], u)
             else:  # every run's action (one static shape), the collecting runs' taken
-                u = chunks[all_runs, chunk_pos.clamp(max=CHUNK_STEPS - 1)]
+                u = chunks[all_runs, torch.from_numpy(np.minimum(chunk_pos, CHUNK_STEPS - 1))]
                 actions = compiled_act({policy_names[n]: params[n] for n in policy_names}, obs, u)[rt]
-            chunk_pos[rt] += 1
+            chunk_pos[collecting] += 1
             return actions
 
         def learn(runs: np.ndarray, fields: Fields) -> None:
@@ -616,39 +616,38 @@ class Population:
         def lockstep() -> int:
             """The loop for sequential Monte-Carlo episodes (see :func:`lockstep_blocker`): every run's
             episode, stepped together; then the episodes' per-step updates, step t of every run at once."""
-            steps = 0
-            cap = 64
-            buf: Fields = {}
+            steps, cap = 0, 64
+            current = np.asarray(raw).reshape(R, *np.asarray(raw).shape[1:])  # S_t of every run, as the env gave it
+            buf: dict[str, np.ndarray] = {}
             while True:
                 going = (ep_count < budget_eps) & ~stopped
                 if not going.any():
                     return steps
                 length = np.zeros(R, dtype=np.int64)
                 t = 0
-                while going.any():
+                while going.any():  # one step of every run still in its episode
                     collecting = np.flatnonzero(going)
-                    rt = torch.from_numpy(collecting)
-                    actions = draw_actions(rt)
+                    actions = draw_actions(collecting)
                     step = envs.step(collecting, to_env_actions(spec.action_space,
-                                                                actions.reshape(len(rt), *actions.shape[2:])))
+                                                                actions.reshape(len(collecting), *actions.shape[2:])))
                     if t == cap or not buf:
                         cap = cap * 2 if buf else cap
-                        grown = {f: torch.zeros((R, cap, 1, *v.shape), dtype=v.dtype) for f, v in (
-                            ("obs", obs[0]), ("actions", actions[0]), ("rewards", torch.zeros(N, dtype=dtype)),
-                            ("terminated", torch.zeros(N, dtype=torch.bool)),
-                            ("truncated", torch.zeros(N, dtype=torch.bool)), ("next_obs", obs[0]))}
+                        grown = {f: np.zeros((R, cap, *v.shape[1:]), dtype=v.dtype) for f, v in (
+                            ("obs", current), ("actions", actions.reshape(len(collecting), -1).numpy()),
+                            ("rewards", step.reward), ("terminated", step.terminated),
+                            ("truncated", step.truncated), ("next_obs", current))}
                         for f, v in buf.items():
                             grown[f][:, :v.shape[1]] = v
                         buf = grown
-                    buf["obs"][rt, t] = obs[rt].unsqueeze(1)
-                    buf["actions"][rt, t] = actions.unsqueeze(1)
-                    buf["rewards"][rt, t] = torch.as_tensor(step.reward * cfg.reward_scale,
-                                                            dtype=dtype).reshape(-1, 1, N)
-                    buf["terminated"][rt, t] = torch.as_tensor(step.terminated).reshape(-1, 1, N)
-                    buf["truncated"][rt, t] = torch.as_tensor(step.truncated).reshape(-1, 1, N)
-                    buf["next_obs"][rt, t] = encode_obs(obs_space, step.final_obs, dtype, scale).reshape(
-                        -1, 1, N, obs.shape[-1])
-                    obs[rt] = encode_obs(obs_space, step.obs, dtype, scale).reshape(-1, N, obs.shape[-1])
+                    buf["obs"][collecting, t] = current[collecting]
+                    buf["actions"][collecting, t] = actions.reshape(len(collecting), -1).numpy()
+                    buf["rewards"][collecting, t] = step.reward * cfg.reward_scale
+                    buf["terminated"][collecting, t] = step.terminated
+                    buf["truncated"][collecting, t] = step.truncated
+                    buf["next_obs"][collecting, t] = step.final_obs
+                    current[collecting] = step.obs
+                    obs[torch.from_numpy(collecting)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(
+                        -1, N, obs.shape[-1])
                     ep_ret[collecting] += step.reward
                     length[collecting] += 1
                     going[collecting[step.terminated | step.truncated]] = False
@@ -657,19 +656,25 @@ class Population:
                 ran = length > 0
                 env_steps[ran] += length[ran]
                 for r in np.flatnonzero(ran):
+                    last = length[r] - 1
                     returns[r].append(float(ep_ret[r]))
                     lengths[r].append(int(length[r]))
-                    last = length[r] - 1
-                    cut[r].append(bool(buf["truncated"][r, last, 0, 0] and not buf["terminated"][r, last, 0, 0]))
+                    cut[r].append(bool(buf["truncated"][r, last] and not buf["terminated"][r, last]))
                     stopped[r] |= self.stop_on_truncation and cut[r][-1]
                 ep_ret[ran] = 0.0
                 ep_count[ran] += 1
                 bar.update(int(ran.sum()))
+                # the episodes as the Collector would hand them over: [R, t, 1 (a one-step batch), N, ...]
+                fields = {f: encode_obs(obs_space, buf[f][:, :t], dtype, scale) for f in ("obs", "next_obs")}
+                fields["actions"] = torch.from_numpy(buf["actions"][:, :t].reshape(R, t, *actions.shape[1:]))
+                fields["rewards"] = torch.as_tensor(buf["rewards"][:, :t], dtype=dtype)
+                fields["terminated"] = torch.from_numpy(buf["terminated"][:, :t].copy())
+                fields["truncated"] = torch.from_numpy(buf["truncated"][:, :t].copy())
+                fields = {f: v.reshape(R, t, 1, N, *v.shape[2:]) for f, v in fields.items()}
                 # the box's updates: G_t of every episode, then one step per t (runs past their T masked)
                 inside = torch.arange(t).unsqueeze(0) < torch.from_numpy(length).unsqueeze(1)  # [R, t]
-                rew = torch.where(inside, buf["rewards"][:, :t, 0, 0], 0.0)  # past T: another episode's steps
+                rew = torch.where(inside, fields["rewards"][:, :, 0, 0], 0.0)  # past T: another episode's steps
                 G = discounted_returns(rew.T.contiguous(), torch.zeros(t, R, dtype=torch.bool), cfg.gamma).T
-                fields = {f: v[:, :t] for f, v in buf.items()}
                 fields["t"] = torch.arange(t).reshape(1, t, 1, 1).expand(R, t, 1, N)
                 fields["returns"] = G.reshape(R, t, 1, N)
                 if compiled_step is not None and not self.compiled_fallback:
@@ -730,8 +735,7 @@ class Population:
                     break
                 rounds += 1
                 if len(collecting):
-                    rt = torch.from_numpy(collecting)
-                    actions = draw_actions(rt)
+                    actions = draw_actions(collecting)
                     env_idx = (collecting[:, None] * N + np.arange(N)).ravel()
                     flat = actions.reshape(len(env_idx), *actions.shape[2:])
                     step = envs.step(env_idx, to_env_actions(spec.action_space, flat))

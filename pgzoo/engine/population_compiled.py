@@ -35,6 +35,13 @@ from pgzoo.engine.compiled import configure_cache
 from pgzoo.engine.stacked_optim import StackedAdam, StackedOptimizer, StackedSGD
 
 Fields = dict[str, torch.Tensor]
+
+
+def _skip_guards() -> Any:
+    """For a call of a graph already compiled for these input shapes: skip dynamo's guard checks.
+    The shapes are fixed, and nothing else the graph reads changes during a population's run
+    (parameters, optimiser state, step sizes and batches are its inputs; the config is frozen)."""
+    return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
 COMPILED_STEPS = 8
 OPTIONS = {"cpp_wrapper": True}
 """Inductor options: a C++ wrapper around the kernels (far less per-call overhead than the Python one)."""
@@ -131,14 +138,15 @@ class CompiledPopulationStep:
         opt = self.optimizer
         state = [opt.m_flat, opt.v_flat, opt.shared_steps] if self.adam else []
         key = tuple((f, tuple(x.shape), x.dtype) for f, x in fields.items())
-        new = key not in self._seen
+        if key in self._seen:
+            with torch.no_grad(), _skip_guards():
+                return self.fn(opt.flat, state, lr, fields, mask)
         t0, c0 = time.perf_counter(), time.process_time()
-        with torch.no_grad(), torch.compiler.set_stance(skip_guard_eval_unsafe=not new):
+        with torch.no_grad():
             out = self.fn(opt.flat, state, lr, fields, mask)
-        if new:
-            self._seen.add(key)
-            self.compile_s += time.perf_counter() - t0
-            self.compile_cpu_s += time.process_time() - c0
+        self._seen.add(key)
+        self.compile_s += time.perf_counter() - t0
+        self.compile_cpu_s += time.process_time() - c0
         return out
 
 
@@ -158,19 +166,25 @@ class CompiledAct:
             return sample_with(torch.func.functional_call(policy, p, (obs,), strict=False), u)
 
         configure_cache()
-        self.fn = torch.compile(torch.func.vmap(one), fullgraph=True, dynamic=False, options=OPTIONS)
+        every = torch.func.vmap(one)
+
+        def act(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+            return every(p, obs, u)
+
+        self.fn = torch.compile(act, fullgraph=True, dynamic=False, options=OPTIONS)
         self.compile_s = self.compile_cpu_s = 0.0
         self._seen = False
 
     def __call__(self, params: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        new = not self._seen
+        if self._seen:
+            with torch.no_grad(), _skip_guards():
+                return self.fn(params, obs, u)
         t0, c0 = time.perf_counter(), time.process_time()
-        with torch.no_grad(), torch.compiler.set_stance(skip_guard_eval_unsafe=not new):
+        with torch.no_grad():
             out = self.fn(params, obs, u)
-        if new:
-            self._seen = True
-            self.compile_s += time.perf_counter() - t0
-            self.compile_cpu_s += time.process_time() - c0
+        self._seen = True
+        self.compile_s += time.perf_counter() - t0
+        self.compile_cpu_s += time.process_time() - c0
         return out
 
 
