@@ -11,7 +11,7 @@ Protocol (:mod:`protocol`): each side runs in a process of its own, the two alte
 evaluation); the result is the median of the paired ratios (one run at a time / population:
 the population's speed-up), next to the load average::
 
-    python benchmarks/population.py --algorithm actor-critic --env CartPole-v1 --seeds 5 --steps 10000
+    python benchmarks/population.py --algorithm actor-critic --env CartPole-v1 --seeds 5 --steps 10000 [--compile on]
 """
 
 from __future__ import annotations
@@ -31,23 +31,27 @@ from pgzoo.registry import get_algorithm
 
 
 def measure(side: str, algorithm: str, env: str, seeds: int, steps: int, dtype: torch.dtype,
-            params_out: str | None) -> dict[str, Any]:
-    """Train ``seeds`` runs as a population (``side="population"``) or one after another (``"alone"``)."""
+            params_out: str | None, compile_: str = "off") -> dict[str, Any]:
+    """Train ``seeds`` runs as a population (``side="population"``) or one after another (``"alone"``),
+    both with the config's ``compile`` setting ``compile_``."""
     cls = get_algorithm(algorithm)
-    algo = cls(cls.make_config(env, {"total_steps": steps, "eval_episodes": 1}))
+    algo = cls(cls.make_config(env, {"total_steps": steps, "eval_episodes": 1, "compile": compile_}))
     if side == "population":
         pop = Population(algo, env, list(range(seeds)), dtype=dtype).run()
         pop.check()
         params, cpu, wall, rounds = pop.params, pop.cpu_s, pop.wall_s, pop.rounds
+        compile_cpu = pop.compile_cpu_s
     else:
         results = [Trainer(algo, env, seed, progress=False, dtype=dtype).run() for seed in range(seeds)]
         params = {n: torch.stack([dict(r.agent.named_parameters())[n].detach() for r in results])
                   for n, _ in results[0].agent.named_parameters()}
         cpu = sum(r.summary["cpu_s"] for r in results)
         wall, rounds = sum(r.summary["wall_s"] for r in results), None
+        compile_cpu = sum(r.summary.get("compile_cpu_s", 0.0) for r in results)
     if params_out:
         torch.save(params, params_out)
-    return {"cpu_s": cpu, "wall_s": wall, "rounds": rounds, "num_envs": algo.config.num_envs}
+    return {"cpu_s": cpu, "compile_cpu_s": compile_cpu, "wall_s": wall, "rounds": rounds,
+            "num_envs": algo.config.num_envs}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds (default 3)")
     parser.add_argument("--float64", action="store_true",
                         help="train in float64: the parameters then agree to ~1e-15 instead of float32 rounding")
+    parser.add_argument("--compile", choices=("off", "on"), default="off",
+                        help="both sides' compile setting (on: the trainer's compiled update, the population's "
+                             "compiled update and acting; CPU times include compiling)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--params-out", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -66,28 +73,33 @@ def main(argv: list[str] | None = None) -> int:
     dtype = torch.float64 if args.float64 else torch.float32
     if args.worker:
         print(json.dumps(measure(args.worker, args.algorithm, args.env, args.seeds, args.steps, dtype,
-                                 args.params_out)))
+                                 args.params_out, args.compile)))
         return 0
 
     common = ["--algorithm", args.algorithm, "--env", args.env, "--seeds", str(args.seeds),
-              "--steps", str(args.steps), *(["--float64"] if args.float64 else [])]
+              "--steps", str(args.steps), "--compile", args.compile, *(["--float64"] if args.float64 else [])]
     with tempfile.TemporaryDirectory() as tmp:
         def run(side: str, r: int) -> dict[str, Any]:
             extra = ["--params-out", str(Path(tmp) / f"{side}.pt")] if r == 0 else []
             return run_worker(__file__, side, [*common, *extra])
 
         def show(r: int, alone: dict, pop: dict, ratio: float) -> str:
-            return (f"round {r + 1}: one run at a time {alone['cpu_s']:.1f} CPU s, population {pop['cpu_s']:.1f} CPU s "
-                    f"({pop['rounds']} rounds): speed-up {ratio:.2f}x")
+            return (f"round {r + 1}: one run at a time {alone['cpu_s']:.1f} CPU s (compiling "
+                    f"{alone['compile_cpu_s']:.1f}), population {pop['cpu_s']:.1f} CPU s (compiling "
+                    f"{pop['compile_cpu_s']:.1f}; {pop['rounds']} rounds): speed-up {ratio:.2f}x")
 
         report = paired_rounds(("alone", "population"), run, lambda alone, pop: alone["cpu_s"] / pop["cpu_s"],
                                args.rounds, show)
         a, p = (torch.load(Path(tmp) / f"{s}.pt") for s in ("alone", "population"))
         worst = max(float((a[n] - p[n]).abs().max()) for n in a)
     envs = report["rounds"][0]["population"]["num_envs"]
-    print(f"{args.algorithm} on {args.env}, {args.seeds} seeds x {args.steps} env steps ({envs} envs per run)")
+    print(f"{args.algorithm} on {args.env}, {args.seeds} seeds x {args.steps} env steps ({envs} envs per run), "
+          f"compile = {args.compile}")
     print(f"  population speed-up over one run at a time, median of {args.rounds} paired ratios by CPU time: "
           f"{report['median_ratio']:.2f}x")
+    pairs = [(x["alone"], x["population"]) for x in report["rounds"]]
+    net = sorted((a["cpu_s"] - a["compile_cpu_s"]) / (p["cpu_s"] - p["compile_cpu_s"]) for a, p in pairs)
+    print(f"  the same without the compiling, median: {net[len(net) // 2]:.2f}x")
     print(f"  largest parameter difference {worst:.1e} ({dtype}: batched and unbatched kernels round "
           "differently, and Adam carries the differences on)")
     print(f"  {load_line(report)}")

@@ -279,6 +279,8 @@ def _stacked_batches(algo: Algorithm, rollout: Rollout, generator: torch.Generat
         stacked = {f: v.unsqueeze(1) for f, v in to_fields(ep).items()}
     else:
         batches = [to_fields(b) for b in algo.update_batches(rollout, generator)]
+        if len(batches) == 1:  # one batch (the whole rollout): its key, and the batch as a stack of one
+            return _shape_key(batches[0]), {f: v.unsqueeze(0) for f, v in batches[0].items()}
         keys = {_shape_key(b) for b in batches}
         if len(keys) != 1:
             return batches
@@ -528,7 +530,7 @@ class Population:
                     set_rates(runs)
                 try:
                     ok, taken, terms = compiled_step({f: v.unsqueeze(1) for f, v in fields.items()}, all_steps,
-                                                     element_rates(optim))
+                                                     rates())
                 except Exception as e:
                     cannot_compile(e)
                 else:
@@ -574,6 +576,16 @@ class Population:
             warn(f"cannot compile the population update of '{algo.name}' ({type(e).__name__}: {first[:200]}); "
                  "training eagerly")
             self.compiled_fallback = True
+
+        constant_rates: list[torch.Tensor] = []
+
+        def rates() -> torch.Tensor:
+            """Every parameter element's step size ``[R, total]`` (made once if they never change)."""
+            if cfg.lr_schedule != "constant":
+                return element_rates(optim)
+            if not constant_rates:
+                constant_rates.append(element_rates(optim))
+            return constant_rates[0]
 
         def set_rates(runs: np.ndarray) -> None:
             """The step sizes of ``runs`` at their point in the budget (``lr_schedule``)."""
@@ -703,10 +715,10 @@ class Population:
                 fields = {f: torch.cat([v, v[:, :1].expand(R, pad, *v.shape[2:])], 1) for f, v in fields.items()}
             live = torch.from_numpy(ran & ~_mask(R, failed))
             mask = (torch.arange(t + pad).unsqueeze(0) < torch.from_numpy(length).unsqueeze(1)) & live.unsqueeze(1)
-            rates = element_rates(optim)
+            per_element = rates()
             for j in range(0, t + pad, k):
                 ok, taken, terms = compiled_step({f: v[:, j:j + k].contiguous() for f, v in fields.items()},
-                                                 mask[:, j:j + k].contiguous(), rates)
+                                                 mask[:, j:j + k].contiguous(), per_element)
                 updates[:] += taken.numpy()
                 for r in np.flatnonzero(~ok.numpy()):
                     fail(int(r), {key: v[r, int(taken[r])] for key, v in terms.items()})
