@@ -12,7 +12,7 @@ import pytest
 
 from pgzoo.book.example import OPTIMAL_P, OPTIMAL_VALUE, monte_carlo, start_value
 from pgzoo.book.figure_suite import is_book_suite
-from pgzoo.book.figures import reproduce
+from pgzoo.book.figures import main, reproduce
 
 ROOT = Path(__file__).resolve().parents[1] / "leaderboards"
 
@@ -26,6 +26,24 @@ def test_figure_folder_runs_and_renders(tmp_path: Path) -> None:
     assert [r["line"] for r in table["rows"]] == ["REINFORCE α = 2⁻¹³", "REINFORCE with baseline α^θ = 2⁻⁹, α^w = 2⁻⁶"]
     assert all(r["runs"] == 2 and "capped runs" in r for r in table["rows"])
     assert "capped at 1000 steps" in (tmp_path / "table.md").read_text()
+
+
+def test_figures_command_trains_compiled_with_the_same_episodes(tmp_path: Path) -> None:
+    """``python -m pgzoo.book.figures FOLDER --compile on``: the compiled population update and
+    acting; the same episodes as the eager engine here, parameters to float32 rounding. (Figure
+    13.1's three lines × 2 runs: one population of 6, the shapes test_population_compiled.py
+    compiles, so the graph comes from the test session's cache.)"""
+    for sub in ("eager", "compiled"):
+        (tmp_path / sub).mkdir()
+        shutil.copy(ROOT / "book-13.1" / "suite.toml", tmp_path / sub / "suite.toml")
+    assert main([str(tmp_path / "eager"), "--runs", "2", "--episodes", "4", "--compile", "off"]) == 0
+    assert main([str(tmp_path / "compiled"), "--runs", "2", "--episodes", "4", "--compile", "on"]) == 0
+    meta = json.loads((tmp_path / "compiled" / "runs.json").read_text())
+    assert meta["compile"] == "on"
+    with np.load(tmp_path / "eager" / "runs.npz") as e, np.load(tmp_path / "compiled" / "runs.npz") as c:
+        for i in range(3):
+            assert np.array_equal(e[f"returns_{i}"], c[f"returns_{i}"])
+            np.testing.assert_allclose(c[f"p_final_{i}"], e[f"p_final_{i}"], rtol=1e-5, atol=1e-6)
 
 
 def test_example_13_1_closed_form_and_monte_carlo() -> None:

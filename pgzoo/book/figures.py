@@ -45,10 +45,10 @@ from pgzoo.spaces import encode_obs
 from pgzoo.userfiles import read_user_json, read_user_text
 
 
-def _algorithm(suite: FigureSuite, line: Line, episodes: int) -> Any:
+def _algorithm(suite: FigureSuite, line: Line, episodes: int, compile_: str | None = None) -> Any:
     cls = get_algorithm(line.algorithm)
     overrides = {**line.hyperparams, "total_episodes": episodes, "max_episode_steps": suite.max_episode_steps,
-                 "eval_episodes": 1}
+                 "eval_episodes": 1, **({"compile": compile_} if compile_ else {})}
     return cls(cls.make_config(suite.env, overrides))
 
 
@@ -82,8 +82,11 @@ def p_right(result: PopulationResult, params: dict[str, torch.Tensor]) -> np.nda
 
 
 def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None = None,
-              population: bool | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train every line; return per-line arrays (see the module docstring) and wall times."""
+              population: bool | None = None, progress: bool = True, compile_: str | None = None) -> dict[str, Any]:
+    """Train every line; return per-line arrays (see the module docstring) and wall times.
+
+    ``compile_`` overrides the lines' ``compile`` setting (``"on"``: the compiled population update
+    and acting of :mod:`pgzoo.engine.population_compiled`, same statistics, not the same bits)."""
     runs, episodes = runs or suite.runs, episodes or suite.episodes
     use_population = suite.population if population is None else population
     seeds = list(range(runs))
@@ -93,7 +96,7 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
         groups.setdefault(line.algorithm, []).append(i)
     out: dict[str, Any] = {"lines": [None] * len(suite.lines), "wall_s": {}}
     for algo_name, members in groups.items():
-        algos = [_algorithm(suite, suite.lines[i], episodes) for i in members]
+        algos = [_algorithm(suite, suite.lines[i], episodes, compile_) for i in members]
         start = time.perf_counter()
         if use_population:
             pop = Population([a for a in algos for _ in seeds], suite.env, seeds * len(members),
@@ -127,6 +130,7 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
         out["wall_s"][algo_name] = time.perf_counter() - start
     out["p_after_episodes"] = p_after
     out["mode"] = "as one population per algorithm (pgzoo.engine.population)" if use_population else "one run at a time"
+    out["compile"] = compile_ or "as the suite's lines say"
     return out
 
 
@@ -138,6 +142,7 @@ def save_runs(folder: Path, suite: FigureSuite, data: dict[str, Any]) -> None:
     meta = {"suite": suite.name, "labels": [line.label for line in suite.lines], "mode": data["mode"],
             "runs": int(data["lines"][0]["returns"].shape[0]), "episodes": int(data["lines"][0]["returns"].shape[1]),
             "p_after_episodes": data["p_after_episodes"], "wall_s": {k: round(v, 1) for k, v in data["wall_s"].items()},
+            "compile": data.get("compile", "as the suite's lines say"),
             "torch": torch.__version__}
     atomic.write_text(folder / "runs.json", json.dumps(meta, indent=2) + "\n")
 
@@ -150,14 +155,15 @@ def load_runs(folder: Path, suite: FigureSuite) -> list[dict[str, np.ndarray]]:
 
 
 def reproduce(folder: str | Path, runs: int | None = None, episodes: int | None = None,
-              population: bool | None = None, render_only: bool = False, progress: bool = True) -> Path:
+              population: bool | None = None, render_only: bool = False, progress: bool = True,
+              compile_: str | None = None) -> Path:
     """Run (unless ``render_only``) and render one book-figure folder; return the figure's path."""
     from pgzoo.book.figures_report import render
 
     folder = Path(folder)
     suite = load_suite(folder)
     if not render_only:
-        save_runs(folder, suite, run_lines(suite, runs, episodes, population, progress))
+        save_runs(folder, suite, run_lines(suite, runs, episodes, population, progress, compile_))
     _check_saved_runs(folder)
     meta = read_user_json(folder / "runs.json", "saved runs")
     return render(folder, suite, load_runs(folder, suite), meta)
@@ -192,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, help="override the number of episodes (quick looks)")
     parser.add_argument("--no-population", action="store_true", help="train one run after another")
     parser.add_argument("--render-only", action="store_true", help="redraw from the saved runs.npz")
+    parser.add_argument("--compile", choices=("on", "off", "auto"),
+                        help="the lines' compile setting (on: compiled population updates and acting; the same "
+                             "statistics, not the committed runs' bits)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     try:
@@ -199,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             if load_toml(Path(folder) / "suite.toml").get("kind") == EXAMPLE_KIND:
                 print(reproduce_any(folder)[0])
                 continue
-            reproduce(folder, args.runs, args.episodes, False if args.no_population else None, args.render_only)
+            reproduce(folder, args.runs, args.episodes, False if args.no_population else None, args.render_only,
+                      compile_=args.compile)
             print((Path(folder) / "table.md").read_text())
     except UsageError as e:
         parser.exit(2, f"error: {e}\n")
