@@ -124,8 +124,9 @@ class AlgorithmConfig(BaseModel):
                     "do not depend on it",
     )
     compile: Literal["auto", "on", "off"] = Field(
-        "auto", description="compile the update (loss, gradient, optimiser step) with torch.compile: "
-                            "on, off, or auto (when a run is long enough to pay; pgzoo.engine.compiled.decide)",
+        "auto", description="compile the update (loss, gradient, optimiser step; in population training "
+                            "also acting) with torch.compile: on, off, or auto (when a run is long enough to "
+                            "pay; pgzoo.engine.compiled.decide)",
     )
 
     @model_validator(mode="before")

@@ -17,6 +17,20 @@ they spend the machine on per-step Python overhead; here they are one batched co
   :func:`pgzoo.seeding.derive_seeds`, the action stream of :mod:`pgzoo.sampling`, the update
   generator of :func:`pgzoo.seeding.update_seed`).
 
+Two loops do this. The general one lets every run go its own pace (each round steps the
+collecting runs and takes one update batch of each run that has one). The lockstep loop, for the
+book's sequential Monte-Carlo boxes (:func:`lockstep_blocker`: REINFORCE with or without
+baseline, one episode per update, a budget in episodes), steps one episode of every run
+together with its bookkeeping in NumPy, then takes the episodes' per-step updates, step t of
+every run at once — what the book's figures need, bit for bit what the general loop gives
+(tested), in fewer and cheaper rounds.
+
+With the config's ``compile`` on (:func:`pgzoo.engine.compiled.decide`), updates and acting are
+compiled for all R runs at once (:mod:`pgzoo.engine.population_compiled`: K sequential masked
+steps per call in the lockstep loop, one step of all runs in the general loop when every run has
+a batch of one shape); results then agree with the eager population to float32 rounding, not bit
+for bit.
+
 The contract is equivalence: member r ends with the parameters (to float tolerance) that
 :class:`pgzoo.Trainer` gives for the same seed alone. Members may differ in their step sizes
 (``alpha_theta``, ``alpha_w``) and nothing else, so a step-size sweep is one population.
