@@ -387,6 +387,11 @@ def _batch_of(fields: tuple[str, ...], values: list[torch.Tensor]) -> Rollout:
     return Rollout(**plain, extras=extras)
 
 
+INDUCTOR_OPTIONS = {"cpp_wrapper": True, "size_asserts": False, "alignment_asserts": False,
+                    "scalar_asserts": False, "memory_planning": True}
+"""Inductor's settings for the compiled graphs (see :class:`_Graph`)."""
+
+
 class _Graph:
     """One function of a flat list of tensors, ``torch.compile``'d (``fullgraph``, static shapes,
     inductor with its C++ wrapper), and after its first call called without dynamo.
@@ -414,7 +419,7 @@ class _Graph:
         from torch._inductor.compile_fx import compile_fx
 
         # a C++ wrapper around the kernels: ~half the per-call overhead of the Python one
-        fn = compile_fx(gm, example_inputs, config_patches={"cpp_wrapper": True})
+        fn = compile_fx(gm, example_inputs, config_patches=INDUCTOR_OPTIONS)
         self.compiles += 1
         order = []
         for node in gm.graph.find_nodes(op="placeholder"):
