@@ -33,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd.graph import increment_version
 from torch.optim.adam import adam
 
 from pgzoo.errors import NonFiniteLossError
@@ -187,7 +188,7 @@ class CompiledStep:
         self.calls = 0
         self.compile_s = self.compile_cpu_s = 0.0
         self._graphs: dict[tuple, _Graph] = {}
-        self._actor: _Graph | None = None
+        self._actors: dict[tuple, _Graph] = {}
         self.acting_compiled = True
         """Whether :meth:`act` runs compiled (false after its compilation failed: eager acting)."""
         self._prefix: list[torch.Tensor] = []
@@ -277,18 +278,18 @@ class CompiledStep:
             return self._eager(batch)
         fields, values = _fields(batch)
         flat = [*self._inputs(), *self._step_sizes(), *values]
-        shape = tuple((f, v.shape, v.dtype) for f, v in zip(fields, values, strict=True))
+        shape = tuple((f, v.shape, v.stride(), v.dtype) for f, v in zip(fields, values, strict=True))
         graph = self._graphs.get(shape)
-        if graph is not None and graph.direct is not None:
-            with torch.no_grad():
-                out = graph.direct(*[flat[i] for i in graph.order])
+        if graph is not None and graph.ready:
+            out = graph.run(flat)
         else:
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 if graph is None:
                     with torch.no_grad():  # the terms' names, from the loss itself (it keeps no state)
                         keys = tuple(self.module(batch)[1])
-                    graph = self._graphs[shape] = _Graph(self._make_step(fields, keys), 1 + len(keys), keys)
+                    graph = self._graphs[shape] = _Graph(self._make_step(fields, keys), 1 + len(keys), keys,
+                                                         len(self._prefix))
                 with torch.no_grad():
                     out = graph.compiled(flat)
             except NonFiniteLossError:
@@ -324,14 +325,14 @@ class CompiledStep:
         if self.eager or not self.acting_compiled:
             return act(self.policy, obs, u)
         flat = [*self.policy_params, obs, u]
-        graph = self._actor
-        if graph is not None and graph.direct is not None:
-            with torch.no_grad():
-                return graph.direct(*[flat[i] for i in graph.order])[0]
+        shape = (obs.shape, obs.stride(), obs.dtype, u.shape, u.stride(), u.dtype)
+        graph = self._actors.get(shape)
+        if graph is not None and graph.ready:
+            return graph.run(flat)[0]
         t0, c0 = time.perf_counter(), time.process_time()
         try:
             if graph is None:
-                graph = self._actor = _Graph(self._acting, 1, ("action",))
+                graph = self._actors[shape] = _Graph(self._acting, 1, ("action",))
             with torch.no_grad():
                 (a,) = graph.compiled(flat)
         except Exception as e:  # acting eagerly is acting as without compilation
@@ -396,48 +397,101 @@ class _Graph:
     """One function of a flat list of tensors, ``torch.compile``'d (``fullgraph``, static shapes,
     inductor with its C++ wrapper), and after its first call called without dynamo.
 
-    The first call goes through dynamo, which traces and compiles; the backend keeps inductor's
-    compiled function and the position in the list of each of its inputs (``order``). Later
-    calls give that function its inputs straight (``direct``): no frame evaluation, guards or
-    pytree flattening, which cost more than the arithmetic of a small MLP's update. That is
-    only correct for inputs of the same shapes, dtypes and strides as the first call's and a
-    function whose code does not change (the caller keeps one :class:`_Graph` per signature).
-    If dynamo lifted anything but list items as inputs, or the outputs are not exactly
-    ``n_out`` computed tensors, ``direct`` stays ``None`` and every call goes through dynamo.
+    The first call (:attr:`compiled`) goes through dynamo, which traces and compiles; the
+    backend keeps what inductor compiled and the position in the list of each graph input.
+    Later calls (:meth:`run`, once :attr:`ready`) give the compiled kernels' entry point its
+    inputs straight: no frame evaluation, guards, pytree flattening or AOT-autograd runtime
+    wrapper, which together cost more than the arithmetic of a small MLP's update. What that
+    wrapper does for such a graph (no gradients, every input mutation applied inside the graph,
+    no aliased outputs: all checked at capture) is done here: the version counters of the
+    mutated inputs (the first ``mutated`` of the list) are bumped as autograd expects.
+
+    This is only correct for inputs of the same shapes, dtypes and strides as the first call's,
+    none aliasing another, and a function whose code does not change: the caller keeps one
+    :class:`_Graph` per signature. If dynamo lifted anything but list items as inputs, or the
+    outputs are not exactly ``n_out`` computed tensors, :attr:`ready` stays false and every call
+    goes through dynamo; if the compiled kernels' entry point cannot be reached, :meth:`run`
+    calls AOT autograd's compiled function (what dynamo would call).
     """
 
-    def __init__(self, fn: Any, n_out: int, keys: tuple[str, ...]) -> None:
-        self.keys, self.n_out = keys, n_out
-        self.direct: Any = None
+    def __init__(self, fn: Any, n_out: int, keys: tuple[str, ...], mutated: int = 0) -> None:
+        self.keys, self.n_out, self.mutated = keys, n_out, mutated
+        self.ready = False
         self.order: list[int] = []
+        self._aot: Any = None  # AOT autograd's compiled function (what dynamo calls)
+        self._entry: Any = None  # the kernels' entry point, ``entry(list of inputs)``
         self.compiles = 0
         """Graphs compiled since the caller last looked (it accounts their time)."""
         self.compiled = torch.compile(fn, backend=self._backend, fullgraph=True, dynamic=False)
+
+    def run(self, flat: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The outputs for ``flat`` (after the first call through :attr:`compiled`)."""
+        args = [flat[i] for i in self.order]
+        if self._entry is not None:
+            if self.mutated:
+                increment_version(flat[:self.mutated])
+            return self._entry(args)
+        with torch.no_grad():
+            return self._aot(*args)
 
     def _backend(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
         from torch._dynamo.source import GetItemSource, LocalSource
         from torch._inductor.compile_fx import compile_fx
 
-        # a C++ wrapper around the kernels: ~half the per-call overhead of the Python one
         fn = compile_fx(gm, example_inputs, config_patches=INDUCTOR_OPTIONS)
         self.compiles += 1
-        order = []
+        order: list[int] | None = []
         for node in gm.graph.find_nodes(op="placeholder"):
-            arg = node.meta.get("grapharg")
-            src = getattr(arg, "source", None)
+            src = getattr(node.meta.get("grapharg"), "source", None)
             if not (isinstance(src, GetItemSource) and isinstance(src.base, LocalSource) and isinstance(src.index, int)
                     and not src.index_is_slice):
                 order = None
                 break
             order.append(src.index)
-        outputs = gm.graph.output_node().args[0]
-        plain = isinstance(outputs, tuple | list) and len(outputs) == self.n_out and all(
-            isinstance(o, torch.fx.Node) for o in outputs) and len({id(o) for o in outputs}) == self.n_out
-        if self.compiles == 1 and order is not None and plain:
-            self.direct, self.order = fn, order
-        else:
-            self.direct = None
+        self.ready = self.compiles == 1 and order is not None and _plain_outputs(gm, self.n_out)
+        if not self.ready:
+            return fn
+        self._aot, self.order = fn, order
+        code = _output_code(fn)
+        if code is not None:
+            # the same graph as dynamo's: its inputs in dynamo's order (the mutated ones where the
+            # list's first ``mutated`` are), exactly ``n_out`` outputs, mutations inside the kernels
+            mutated = {j for j, i in enumerate(order) if i < self.mutated}
+            if set(getattr(code, "mutated_input_idxs", ())) == mutated and len(code.output_strides) == self.n_out \
+                    and len(mutated) == self.mutated and callable(code.current_callable):
+                self._entry = code.current_callable
         return fn
+
+def _output_code(fn: Any, depth: int = 8) -> Any:
+    """The one inductor ``CompiledFxGraph`` that AOT autograd's compiled function ``fn`` calls,
+    found through its closures and attributes; ``None`` if not exactly one."""
+    from torch._inductor.output_code import CompiledFxGraph
+
+    found, seen, frontier = [], set(), [fn]
+    for _ in range(depth):
+        nxt = []
+        for obj in frontier:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, CompiledFxGraph):
+                found.append(obj)
+                continue
+            for cell in getattr(obj, "__closure__", None) or ():
+                try:
+                    nxt.append(cell.cell_contents)
+                except ValueError:
+                    continue
+            nxt.extend(v for v in getattr(obj, "__dict__", {}).values() if callable(v) and not isinstance(v, type))
+        frontier = nxt
+    return found[0] if len(found) == 1 else None
+
+
+def _plain_outputs(gm: torch.fx.GraphModule, n_out: int) -> bool:
+    """Whether ``gm`` returns exactly ``n_out`` distinct computed tensors."""
+    outputs = gm.graph.output_node().args[0]
+    return isinstance(outputs, tuple | list) and len(outputs) == n_out and all(
+        isinstance(o, torch.fx.Node) for o in outputs) and len(set(outputs)) == n_out
 
 
 def attach(algorithm: Any, agent: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
