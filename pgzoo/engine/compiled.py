@@ -136,6 +136,18 @@ class _LossOf(nn.Module):
         return total_loss(terms), terms
 
 
+class _PrepareOf(nn.Module):
+    """A module whose parameters are the agent's and whose forward is the algorithm's ``prepare``."""
+
+    def __init__(self, algorithm: Any, agent: nn.Module) -> None:
+        super().__init__()
+        self.agent = agent
+        self.algorithm = [algorithm]  # not a submodule
+
+    def forward(self, batch: Rollout) -> Rollout:
+        return self.algorithm[0].prepare(self.agent, batch)
+
+
 class CompiledStep:
     """One optimiser step of ``algorithm`` on a batch, compiled; ``step(batch)`` returns the loss terms.
 
@@ -179,6 +191,10 @@ class CompiledStep:
                                  exp_avg_sq=torch.zeros_like(p, memory_format=fmt))
         self.hyper = [{k: g[k] for k in ("betas", "eps") if k in g} for g in optimizer.param_groups]
         self.module = _LossOf(self.loss, agent)
+        self.algorithm = algorithm
+        self.preparer = _PrepareOf(algorithm, agent)
+        self.fuse_prepare = True
+        """Whether :meth:`update` compiles ``prepare`` with the step (false after that failed)."""
         self.grad = torch.func.grad(self._total, has_aux=True)
         configure_cache()
         self.policy = agent.policy
@@ -199,18 +215,23 @@ class CompiledStep:
         total, terms = torch.func.functional_call(self.module, params, (batch,), strict=False)
         return total, (total, terms)
 
-    def _make_step(self, fields: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+    def _make_step(self, fields: tuple[str, ...], keys: tuple[str, ...], prepare: bool) -> Any:
         """The function compiled for batches with tensor ``fields`` (in this order) and loss
         terms ``keys``: ``step(flat)`` with ``flat`` = parameters, optimiser states (three per
         parameter for Adam), step sizes (one per group), then the batch's fields; it returns the
-        finiteness flag and the terms' values in ``keys``' order (a flat tuple of tensors)."""
+        finiteness flag and the terms' values in ``keys``' order (a flat tuple of tensors). With
+        ``prepare``, the algorithm's ``prepare`` runs first, at the parameters before the step."""
         P, S, G = len(self.params), 3 if self.adam else 0, len(self.groups)
+        names = ["agent." + n for g in self.groups for n in g]
 
         def step(flat: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
             params = flat[:P]
             states = [flat[P + S * i:P + S * (i + 1)] for i in range(P)]
             lrs = flat[P + S * P:P + S * P + G]
             batch = _batch_of(fields, flat[P + S * P + G:])
+            if prepare:
+                batch = torch.func.functional_call(self.preparer, dict(zip(names, params, strict=True)), (batch,),
+                                                   strict=False)
             terms, ok = self._step(params, states, lrs, batch)
             return (ok, *(terms[k] for k in keys))
 
@@ -272,13 +293,28 @@ class CompiledStep:
         return self._lrs[1]
 
     def __call__(self, batch: Rollout) -> LossTerms:
-        """One optimiser step on ``batch``; the loss terms. Raises :class:`NonFiniteLossError`
-        (parameters and optimiser state unchanged) for a non-finite loss term or gradient."""
+        """One optimiser step on ``batch`` (prepared: :meth:`pgzoo.Algorithm.prepare`); the loss
+        terms. Raises :class:`NonFiniteLossError` (parameters and optimiser state unchanged) for
+        a non-finite loss term or gradient."""
+        return self._run(batch, False)
+
+    def update(self, rollout: Rollout) -> LossTerms:
+        """The algorithm's :meth:`~pgzoo.Algorithm.prepare` and one optimiser step on the whole
+        ``rollout``, compiled as one graph (for an algorithm that takes one step per rollout);
+        the loss terms, as :meth:`__call__`. If ``prepare`` cannot be compiled with the step,
+        it runs eagerly from then on (under ``torch.no_grad``, as in eager training)."""
+        if self.fuse_prepare and not self.eager:
+            return self._run(rollout, True)
+        with torch.no_grad():
+            rollout = self.algorithm.prepare(self.agent, rollout)
+        return self._run(rollout, False)
+
+    def _run(self, batch: Rollout, prepare: bool) -> LossTerms:
         if self.eager:
             return self._eager(batch)
         fields, values = _fields(batch)
         flat = [*self._inputs(), *self._step_sizes(), *values]
-        shape = tuple((f, v.shape, v.stride(), v.dtype) for f, v in zip(fields, values, strict=True))
+        shape = (prepare, *((f, v.shape, v.stride(), v.dtype) for f, v in zip(fields, values, strict=True)))
         graph = self._graphs.get(shape)
         if graph is not None and graph.ready:
             out = graph.run(flat)
@@ -287,14 +323,18 @@ class CompiledStep:
             try:
                 if graph is None:
                     with torch.no_grad():  # the terms' names, from the loss itself (it keeps no state)
-                        keys = tuple(self.module(batch)[1])
-                    graph = self._graphs[shape] = _Graph(self._make_step(fields, keys), 1 + len(keys), keys,
+                        keys = tuple(self.module(self.algorithm.prepare(self.agent, batch) if prepare else batch)[1])
+                    graph = self._graphs[shape] = _Graph(self._make_step(fields, keys, prepare), 1 + len(keys), keys,
                                                          len(self._prefix))
                 with torch.no_grad():
                     out = graph.compiled(flat)
             except NonFiniteLossError:
                 raise
             except Exception as e:  # the compiler could not handle this loss: train eagerly
+                if prepare:  # perhaps only prepare: try the step alone
+                    self._account(t0, c0)
+                    self.fuse_prepare = False
+                    return self.update(batch)
                 first = (str(e).strip().splitlines() or [type(e).__name__])[0]
                 warn(f"cannot compile the update of '{self.name}' ({type(e).__name__}: {first[:200]}); "
                      "training eagerly")
