@@ -16,6 +16,17 @@ that keeps no state between calls (no buffers after ``init_state``). Anything el
 loss the compiler cannot trace as one graph (a plugin's), trains eagerly after one warning line
 on stderr; it never stops a run.
 
+With the update compiled, the algorithm's ``prepare`` (e.g. A2C's GAE advantages) is compiled
+into the same graph when the algorithm takes one step per rollout (the default
+``update_batches``), and acting is compiled too (:meth:`CompiledStep.act`: the policy's forward
+pass and :mod:`pgzoo.sampling`'s inverse transform of the run's uniforms).
+
+Per-call overhead, not arithmetic, is what a small MLP's update costs, so each graph is called
+through dynamo only once (it traces and compiles); later calls go to the compiled kernels'
+entry point with a flat list of tensors (:class:`_Graph`): no frame evaluation, guards, pytree
+flattening or AOT-autograd wrapper, and no size asserts in the generated code (graphs are kept
+per input signature: names, shapes, strides, dtypes).
+
 Compiled artefacts are cached on disk (inductor's FX-graph and AOT-autograd caches) under
 :func:`cache_dir`, so that only a run's first compilation on a machine pays the full price.
 
@@ -327,7 +338,7 @@ class CompiledStep:
                     graph = self._graphs[shape] = _Graph(self._make_step(fields, keys, prepare), 1 + len(keys), keys,
                                                          len(self._prefix))
                 with torch.no_grad():
-                    out = graph.compiled(flat)
+                    out = graph.first(flat)
             except NonFiniteLossError:
                 raise
             except Exception as e:  # the compiler could not handle this loss: train eagerly
@@ -374,7 +385,7 @@ class CompiledStep:
             if graph is None:
                 graph = self._actors[shape] = _Graph(self._acting, 1, ("action",))
             with torch.no_grad():
-                (a,) = graph.compiled(flat)
+                (a,) = graph.first(flat)
         except Exception as e:  # acting eagerly is acting as without compilation
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             warn(f"cannot compile the acting of '{self.name}' ({type(e).__name__}: {first[:200]}); acting eagerly")
@@ -462,7 +473,19 @@ class _Graph:
         self._entry: Any = None  # the kernels' entry point, ``entry(list of inputs)``
         self.compiles = 0
         """Graphs compiled since the caller last looked (it accounts their time)."""
+        self._fn = fn
         self.compiled = torch.compile(fn, backend=self._backend, fullgraph=True, dynamic=False)
+
+    def first(self, flat: list[torch.Tensor]) -> Any:
+        """Call through dynamo (the first call compiles). Once :attr:`ready`, dynamo's cache
+        entries for the function's code are dropped: later calls do not need them, and dynamo
+        counts the graphs of one code object (its recompile limit) across all instances, so
+        that otherwise a process training many compiled runs would stop compiling after a few."""
+        out = self.compiled(flat)
+        if self.ready:
+            code = getattr(self._fn, "__code__", None) or self._fn.__func__.__code__
+            torch._dynamo.reset_code(code)
+        return out
 
     def run(self, flat: list[torch.Tensor]) -> list[torch.Tensor]:
         """The outputs for ``flat`` (after the first call through :attr:`compiled`)."""
