@@ -245,13 +245,17 @@ class Algorithm:
         """
         if self.check_rollouts and self.uses_time_index:
             self.time_index_check(rollout)
+        compiled = self.compiled_step
+        if compiled is not None and (compiled.agent is not agent or compiled.optimizer is not optimizer):
+            compiled = None  # compiled for the trainer's agent, not this one
+        if compiled is not None and type(self).update_batches is Algorithm.update_batches:
+            # one step on the whole rollout: prepare and the step compiled as one (the engine's)
+            terms = compiled.update(rollout)
+            return {**{k: float(v.detach()) for k, v in terms.items()}, "optimizer_steps": 1.0}
         with torch.no_grad():
             rollout = self.prepare(agent, rollout)
         terms: LossTerms = {}
         steps = 0
-        compiled = self.compiled_step
-        if compiled is not None and (compiled.agent is not agent or compiled.optimizer is not optimizer):
-            compiled = None  # compiled for the trainer's agent, not this one
         for batch in self.update_batches(rollout, generator):
             if compiled is not None:
                 terms = compiled(batch)

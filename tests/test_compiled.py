@@ -238,3 +238,150 @@ def test_short_default_runs_are_not_compiled() -> None:
     assert res.summary["compile"] == "auto" and res.summary["compiled"] is False
     assert "updates <" in res.summary["compile_reason"]
 
+
+
+# --- the calls after the first: inductor's kernels called straight, acting and prepare compiled ----------------
+def _step_for(name: str, dtype: torch.dtype = torch.float32, action_space=None, **overrides):
+    import copy
+
+    import gymnasium as gym
+
+    from pgzoo.spaces import EnvSpec
+
+    cls = get_algorithm(name)
+    env = "Pendulum-v1" if action_space is not None else "CartPole-v1"
+    algo = cls(cls.make_config(env, {"compile": "on", **overrides}))
+    space = action_space if action_space is not None else gym.spaces.Discrete(2)
+    obs_dim = 3 if action_space is not None else 4
+    agent = algo.build_agent(EnvSpec(env, gym.spaces.Box(-1, 1, (obs_dim,)), space), dtype)
+    twin = copy.deepcopy(agent)
+    return algo, agent, twin
+
+
+def _rollout(T: int, n: int, dtype: torch.dtype, seed: int) -> Rollout:
+    g = torch.Generator().manual_seed(seed)
+    obs = torch.randn(T + 1, n, 4, generator=g, dtype=dtype)
+    term = torch.rand(T, n, generator=g) < 0.1
+    return Rollout(obs=obs[:-1].clone(), actions=torch.randint(0, 2, (T, n), generator=g),
+                   rewards=torch.ones(T, n, dtype=dtype), terminated=term,
+                   truncated=torch.zeros(T, n, dtype=torch.bool), next_obs=obs[1:].clone(),
+                   t=torch.randint(0, 50, (T, n), generator=g))
+
+
+def test_calls_after_the_first_run_the_compiled_kernels_straight_with_the_same_results() -> None:
+    """The direct calls (no dynamo, no AOT wrapper) are the graph dynamo calls: a step taken
+    through dynamo every time and one taken straight give the same parameters bit for bit, and
+    the straight call bumps the version counters of what it changes, as autograd expects."""
+    algo, agent, twin = _step_for("actor-critic")
+    fast = CompiledStep(algo, agent, algo.make_optimizer(agent))
+    slow = CompiledStep(algo, twin, algo.make_optimizer(twin))
+    for k in range(6):
+        batch = _rollout(1, 8, torch.float32, k)
+        fast(batch)
+        version = next(agent.parameters())._version
+        slow(batch)
+        (graph,) = slow._graphs.values()
+        graph.ready = False  # every later call through dynamo
+        if k:
+            (fast_graph,) = fast._graphs.values()
+            assert fast_graph.ready and fast_graph._entry is not None  # the kernels' own entry point
+            assert next(agent.parameters())._version == version  # (taken before the slow step)
+    for (name, p), q in zip(agent.named_parameters(), twin.parameters(), strict=True):
+        assert torch.equal(p, q), name
+    before = next(agent.parameters())._version
+    fast(_rollout(1, 8, torch.float32, 99))
+    assert next(agent.parameters())._version > before
+
+
+def test_a2c_prepare_is_compiled_with_the_step_and_matches_eager_in_float64() -> None:
+    """A2C's GAE (its prepare) runs inside the compiled graph; 5 updates on segments of 3 steps
+    of 4 environments equal eager training to 1e-10 (float64)."""
+    from pgzoo.algorithm import Algorithm
+
+    algo, agent, twin = _step_for("a2c", torch.float64, gae_lambda=0.9)
+    step = CompiledStep(algo, agent, algo.make_optimizer(agent))
+    algo.compiled_step = step
+    algo.check_rollouts = False  # random t (the losses only read γᵗ from it)
+    eager = algo.make_optimizer(twin)
+    for k in range(5):
+        batch = _rollout(3, 4, torch.float64, k)
+        terms = Algorithm.update(algo, agent, step.optimizer, batch)  # through CompiledStep.update
+        ref = Algorithm.update(algo, twin, eager, batch)  # another agent: eager
+        assert terms.keys() == ref.keys() and terms["optimizer_steps"] == 1.0
+        assert math.isclose(terms["loss_value"], ref["loss_value"], rel_tol=1e-10, abs_tol=1e-10)
+    assert step.fuse_prepare and not step.eager and step.calls == 5
+    assert all(key[0] for key in step._graphs)  # the graphs with prepare inside
+    for (name, p), q in zip(agent.named_parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-10, msg=name)
+
+
+def test_a_prepare_the_compiler_cannot_trace_runs_eagerly_and_the_step_stays_compiled(capfd) -> None:
+    cls = get_algorithm("a2c")
+
+    class HostPrepare(cls):
+        def prepare(self, agent, rollout):
+            out = super().prepare(agent, rollout)
+            if float(out.extras["advantages"].sum()) > 1e30:  # data-dependent Python control flow
+                raise AssertionError
+            return out
+
+    algo = HostPrepare(cls.make_config("CartPole-v1", {"compile": "on"}))
+    import gymnasium as gym
+
+    from pgzoo.spaces import EnvSpec
+
+    agent = algo.build_agent(EnvSpec("CartPole-v1", gym.spaces.Box(-1, 1, (4,)), gym.spaces.Discrete(2)))
+    step = CompiledStep(algo, agent, algo.make_optimizer(agent))
+    for k in range(3):
+        step.update(_rollout(5, 8, torch.float32, k))
+    assert not step.fuse_prepare and not step.eager and step.calls == 3
+    assert capfd.readouterr().err == ""  # no warning: the update is still compiled
+
+
+@pytest.mark.parametrize("kind", ["categorical", "gaussian"])
+def test_compiled_acting_agrees_with_the_eager_sampler(kind: str) -> None:
+    """Same uniforms, same policy: the compiled inverse transform gives the eager sampler's
+    actions (categorical: all of 4096 draws equal, none near a CDF boundary by more than the
+    float32 rounding of the probabilities; Gaussian: equal to 1e-5), and calls after the first
+    (straight to the kernels) give what the first gave."""
+    import gymnasium as gym
+
+    from pgzoo.sampling import act
+
+    space = gym.spaces.Box(-2, 2, (1,)) if kind == "gaussian" else None
+    algo, agent, _ = _step_for("actor-critic", action_space=space)
+    step = CompiledStep(algo, agent, algo.make_optimizer(agent))
+    g = torch.Generator().manual_seed(5)
+    dim = 3 if space is not None else 4
+    with torch.no_grad():  # a policy far from uniform, so that actions are not all one
+        for p in agent.policy.parameters():
+            p.mul_(30.0)
+    for _ in range(8):
+        obs = torch.randn(512, dim, generator=g)
+        u = torch.rand(512, 1, generator=g, dtype=torch.float64)
+        ours = step.act(obs, u)
+        with torch.inference_mode():
+            ref = act(agent.policy, obs, u)
+        if space is None:
+            probs = agent.policy(obs).probs[:, 0].detach().double()
+            near = (u[:, 0] - probs).abs() < 1e-6  # U within rounding of the boundary F(0)
+            assert torch.equal(ours[~near], ref[~near]) and 0 < int(ours.sum()) < 512
+        else:
+            torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)
+        assert torch.equal(step.act(obs, u), ours)
+    (graph,) = step._actors.values()
+    assert graph.ready and graph._entry is not None and step.acting_compiled
+
+
+def test_a_process_keeps_compiling_run_after_run(monkeypatch) -> None:
+    """Dynamo counts the graphs of one function's code across instances and stops compiling at
+    its recompile limit; a graph called straight no longer needs dynamo's entries, which are
+    dropped, so a process training many compiled runs (tests, tuning) compiles every one."""
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
+    for k in range(3):
+        algo, agent, _ = _step_for("actor-critic")
+        step = CompiledStep(algo, agent, algo.make_optimizer(agent))
+        for j in range(2):
+            step.update(_rollout(1, 8, torch.float32, 10 * k + j))
+            step.act(torch.zeros(8, 4), torch.rand(8, 1, dtype=torch.float64))
+        assert all(g.ready and g._entry is not None for g in [*step._graphs.values(), *step._actors.values()]), k

@@ -16,6 +16,17 @@ that keeps no state between calls (no buffers after ``init_state``). Anything el
 loss the compiler cannot trace as one graph (a plugin's), trains eagerly after one warning line
 on stderr; it never stops a run.
 
+With the update compiled, the algorithm's ``prepare`` (e.g. A2C's GAE advantages) is compiled
+into the same graph when the algorithm takes one step per rollout (the default
+``update_batches``), and acting is compiled too (:meth:`CompiledStep.act`: the policy's forward
+pass and :mod:`pgzoo.sampling`'s inverse transform of the run's uniforms).
+
+Per-call overhead, not arithmetic, is what a small MLP's update costs, so each graph is called
+through dynamo only once (it traces and compiles); later calls go to the compiled kernels'
+entry point with a flat list of tensors (:class:`_Graph`): no frame evaluation, guards, pytree
+flattening or AOT-autograd wrapper, and no size asserts in the generated code (graphs are kept
+per input signature: names, shapes, strides, dtypes).
+
 Compiled artefacts are cached on disk (inductor's FX-graph and AOT-autograd caches) under
 :func:`cache_dir`, so that only a run's first compilation on a machine pays the full price.
 
@@ -27,16 +38,19 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd.graph import increment_version
 from torch.optim.adam import adam
 
 from pgzoo.errors import NonFiniteLossError
 from pgzoo.losses import LossTerms, total_loss
 from pgzoo.rollout import Rollout
+from pgzoo.sampling import act, sample_with
 
 MIN_COMPILED_UPDATES = 20_000
 """``compile = "auto"`` compiles when a run takes at least this many optimiser steps (see :func:`decide`)."""
@@ -133,6 +147,18 @@ class _LossOf(nn.Module):
         return total_loss(terms), terms
 
 
+class _PrepareOf(nn.Module):
+    """A module whose parameters are the agent's and whose forward is the algorithm's ``prepare``."""
+
+    def __init__(self, algorithm: Any, agent: nn.Module) -> None:
+        super().__init__()
+        self.agent = agent
+        self.algorithm = [algorithm]  # not a submodule
+
+    def forward(self, batch: Rollout) -> Rollout:
+        return self.algorithm[0].prepare(self.agent, batch)
+
+
 class CompiledStep:
     """One optimiser step of ``algorithm`` on a batch, compiled; ``step(batch)`` returns the loss terms.
 
@@ -176,18 +202,51 @@ class CompiledStep:
                                  exp_avg_sq=torch.zeros_like(p, memory_format=fmt))
         self.hyper = [{k: g[k] for k in ("betas", "eps") if k in g} for g in optimizer.param_groups]
         self.module = _LossOf(self.loss, agent)
+        self.algorithm = algorithm
+        self.preparer = _PrepareOf(algorithm, agent)
+        self.fuse_prepare = True
+        """Whether :meth:`update` compiles ``prepare`` with the step (false after that failed)."""
         self.grad = torch.func.grad(self._total, has_aux=True)
         configure_cache()
-        # a C++ wrapper around the kernels: ~half the per-call overhead of the Python one
-        self.fn = torch.compile(self._step, fullgraph=True, dynamic=False, options={"cpp_wrapper": True})
+        self.policy = agent.policy
+        self.policy_names = [n for n, _ in agent.policy.named_parameters()]
+        self.policy_params = [p.detach() for _, p in agent.policy.named_parameters()]
         self.eager = False
         self.calls = 0
         self.compile_s = self.compile_cpu_s = 0.0
-        self._shapes: set[tuple] = set()
+        self._graphs: dict[tuple, _Graph] = {}
+        self._actors: dict[tuple, _Graph] = {}
+        self.acting_compiled = True
+        """Whether :meth:`act` runs compiled (false after its compilation failed: eager acting)."""
+        self._prefix: list[torch.Tensor] = []
+        self._prefix_of: object = None
+        self._lrs: tuple[list[float], list[torch.Tensor]] = ([], [])
 
     def _total(self, params: dict[str, torch.Tensor], batch: Rollout) -> tuple[torch.Tensor, tuple]:
         total, terms = torch.func.functional_call(self.module, params, (batch,), strict=False)
         return total, (total, terms)
+
+    def _make_step(self, fields: tuple[str, ...], keys: tuple[str, ...], prepare: bool) -> Any:
+        """The function compiled for batches with tensor ``fields`` (in this order) and loss
+        terms ``keys``: ``step(flat)`` with ``flat`` = parameters, optimiser states (three per
+        parameter for Adam), step sizes (one per group), then the batch's fields; it returns the
+        finiteness flag and the terms' values in ``keys``' order (a flat tuple of tensors). With
+        ``prepare``, the algorithm's ``prepare`` runs first, at the parameters before the step."""
+        P, S, G = len(self.params), 3 if self.adam else 0, len(self.groups)
+        names = ["agent." + n for g in self.groups for n in g]
+
+        def step(flat: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+            params = flat[:P]
+            states = [flat[P + S * i:P + S * (i + 1)] for i in range(P)]
+            lrs = flat[P + S * P:P + S * P + G]
+            batch = _batch_of(fields, flat[P + S * P + G:])
+            if prepare:
+                batch = torch.func.functional_call(self.preparer, dict(zip(names, params, strict=True)), (batch,),
+                                                   strict=False)
+            terms, ok = self._step(params, states, lrs, batch)
+            return (ok, *(terms[k] for k in keys))
+
+        return step
 
     def _step(self, params: list[torch.Tensor], states: list[list[torch.Tensor]], lrs: list[torch.Tensor],
               batch: Rollout) -> tuple[LossTerms, torch.Tensor]:
@@ -225,46 +284,123 @@ class CompiledStep:
                 t.copy_(torch.where(ok, t, w))  # a non-finite step changes nothing
         return terms, ok
 
-    def _state_lists(self) -> list[list[torch.Tensor]]:
-        if not self.adam:
-            return [[] for _ in self.params]
-        st = self.optimizer.state
-        return [[st[p]["exp_avg"], st[p]["exp_avg_sq"], st[p]["step"]] for p in self.params]
+    def _inputs(self) -> list[torch.Tensor]:
+        """Parameters (detached: the same storage) and optimiser states, flat; rebuilt only
+        when the optimiser's state dict is another object (``load_state_dict`` keeps the tensors,
+        see :mod:`pgzoo.engine.checkpoint`, but a new dict must be looked at again)."""
+        if self._prefix_of is not self.optimizer.state:
+            st = self.optimizer.state
+            states = [[st[p]["exp_avg"], st[p]["exp_avg_sq"], st[p]["step"]] for p in self.params] if self.adam \
+                else []
+            self._prefix = [p.detach() for p in self.params] + [t for s in states for t in s]
+            self._prefix_of = st
+        return self._prefix
+
+    def _step_sizes(self) -> list[torch.Tensor]:
+        """Each group's step size as a float64 scalar tensor (new tensors only when one changed)."""
+        lrs = [g["lr"] for g in self.optimizer.param_groups]
+        if lrs != self._lrs[0]:
+            self._lrs = (lrs, [torch.tensor(float(lr), dtype=torch.float64) for lr in lrs])
+        return self._lrs[1]
 
     def __call__(self, batch: Rollout) -> LossTerms:
-        """One optimiser step on ``batch``; the loss terms. Raises :class:`NonFiniteLossError`
-        (parameters and optimiser state unchanged) for a non-finite loss term or gradient."""
+        """One optimiser step on ``batch`` (prepared: :meth:`pgzoo.Algorithm.prepare`); the loss
+        terms. Raises :class:`NonFiniteLossError` (parameters and optimiser state unchanged) for
+        a non-finite loss term or gradient."""
+        return self._run(batch, False)
+
+    def update(self, rollout: Rollout) -> LossTerms:
+        """The algorithm's :meth:`~pgzoo.Algorithm.prepare` and one optimiser step on the whole
+        ``rollout``, compiled as one graph (for an algorithm that takes one step per rollout);
+        the loss terms, as :meth:`__call__`. If ``prepare`` cannot be compiled with the step,
+        it runs eagerly from then on (under ``torch.no_grad``, as in eager training)."""
+        if self.fuse_prepare and not self.eager:
+            return self._run(rollout, True)
+        with torch.no_grad():
+            rollout = self.algorithm.prepare(self.agent, rollout)
+        return self._run(rollout, False)
+
+    def _run(self, batch: Rollout, prepare: bool) -> LossTerms:
         if self.eager:
             return self._eager(batch)
-        lrs = [torch.tensor(float(g["lr"]), dtype=torch.float64) for g in self.optimizer.param_groups]
-        shape = _signature(batch)
-        new = shape not in self._shapes
-        t0, c0, frames = time.perf_counter(), time.process_time(), _frames_compiled() if new else 0
-        try:
-            # A batch of a signature already compiled (fields, shapes, dtypes) runs its graph without
-            # dynamo re-checking every guard: nothing else the graph depends on changes during a run
-            # (the parameters, optimiser state and step sizes are its inputs; the config is frozen).
-            with torch.no_grad(), torch.compiler.set_stance(skip_guard_eval_unsafe=not new):
-                terms, ok = self.fn([p.detach() for p in self.params], self._state_lists(), lrs, batch)
-        except NonFiniteLossError:
-            raise
-        except Exception as e:  # the compiler could not handle this loss: train eagerly
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            warn(f"cannot compile the update of '{self.name}' ({type(e).__name__}: {first[:200]}); training eagerly")
-            self.eager = True
-            self._account(t0, c0)
-            return self._eager(batch)
-        if new:
-            self._shapes.add(shape)
-            if _frames_compiled() != frames:  # this call compiled a graph (not only a new shape of one)
+        fields, values = _fields(batch)
+        flat = [*self._inputs(), *self._step_sizes(), *values]
+        shape = (prepare, *((f, v.shape, v.stride(), v.dtype) for f, v in zip(fields, values, strict=True)))
+        graph = self._graphs.get(shape)
+        if graph is not None and graph.ready:
+            out = graph.run(flat)
+        else:
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                if graph is None:
+                    with torch.no_grad():  # the terms' names, from the loss itself (it keeps no state)
+                        keys = tuple(self.module(self.algorithm.prepare(self.agent, batch) if prepare else batch)[1])
+                    graph = self._graphs[shape] = _Graph(self._make_step(fields, keys, prepare), 1 + len(keys), keys,
+                                                         len(self._prefix))
+                with torch.no_grad():
+                    out = graph.first(flat)
+            except NonFiniteLossError:
+                raise
+            except Exception as e:  # the compiler could not handle this loss: train eagerly
+                if prepare:  # perhaps only prepare: try the step alone
+                    self._account(t0, c0)
+                    self.fuse_prepare = False
+                    return self.update(batch)
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                warn(f"cannot compile the update of '{self.name}' ({type(e).__name__}: {first[:200]}); "
+                     "training eagerly")
+                self.eager = True
                 self._account(t0, c0)
+                return self._eager(batch)
+            if graph.compiles:
+                self._account(t0, c0)
+                graph.compiles = 0
         self.calls += 1
-        if not bool(ok):
+        terms = dict(zip(graph.keys, out[1:], strict=True))
+        if not bool(out[0]):
             bad = [k for k, v in terms.items() if k.startswith("loss_") and not torch.isfinite(v)]
             if bad:
                 raise NonFiniteLossError(f"{', '.join(bad)} is {float(terms[bad[0]])}")
             raise NonFiniteLossError("a gradient of the total loss is not finite")
         return terms
+
+    def act(self, obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """A ~ π(·|obs) from the uniforms ``u`` (``[N, draws]``), by the same inverse transform as
+        :func:`pgzoo.sampling.act`, with the policy's forward pass and the transform compiled.
+
+        Agrees with the eager sampler except where U lies within float rounding of a CDF
+        boundary (the compiled soft-max may differ in its last bits; tested in
+        ``tests/test_compiled.py``). A policy the compiler cannot handle acts eagerly after one
+        warning line (``acting_compiled`` is then false).
+        """
+        if self.eager or not self.acting_compiled:
+            return act(self.policy, obs, u)
+        flat = [*self.policy_params, obs, u]
+        shape = (obs.shape, obs.stride(), obs.dtype, u.shape, u.stride(), u.dtype)
+        graph = self._actors.get(shape)
+        if graph is not None and graph.ready:
+            return graph.run(flat)[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            if graph is None:
+                graph = self._actors[shape] = _Graph(self._acting, 1, ("action",))
+            with torch.no_grad():
+                (a,) = graph.first(flat)
+        except Exception as e:  # acting eagerly is acting as without compilation
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            warn(f"cannot compile the acting of '{self.name}' ({type(e).__name__}: {first[:200]}); acting eagerly")
+            self.acting_compiled = False
+            self._account(t0, c0)
+            return act(self.policy, obs, u)
+        if graph.compiles:
+            self._account(t0, c0)
+            graph.compiles = 0
+        return a
+
+    def _acting(self, flat: list[torch.Tensor]) -> tuple[torch.Tensor]:
+        params = dict(zip(self.policy_names, flat[:-2], strict=True))
+        dist = torch.func.functional_call(self.policy, params, (flat[-2],))
+        return (sample_with(dist, flat[-1]),)
 
     def _account(self, t0: float, c0: float) -> None:
         self.compile_s += time.perf_counter() - t0
@@ -278,18 +414,147 @@ class CompiledStep:
         return terms
 
 
-def _frames_compiled() -> int:
-    """A count that grows whenever dynamo captures a graph in this process (its own statistics)."""
-    from torch._dynamo.utils import counters
-
-    return sum(counters["stats"].values())
+BATCH_FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t", "returns")
+"""The tensor fields of a :class:`~pgzoo.rollout.Rollout` a compiled step takes (then its extras)."""
 
 
-def _signature(batch: Rollout) -> tuple:
-    """What tells one compiled graph's batches from another's: each tensor field's name, shape and dtype."""
-    fields = {**{f: getattr(batch, f) for f in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs",
-                                                "t", "returns")}, **{"extras." + k: v for k, v in batch.extras.items()}}
-    return tuple((k, tuple(v.shape), v.dtype) for k, v in fields.items() if v is not None)
+def _fields(batch: Rollout) -> tuple[tuple[str, ...], list[torch.Tensor]]:
+    """A batch's tensors, flat: each field's name (``extras.`` + key for an extra) and value."""
+    names, values = [], []
+    for f in BATCH_FIELDS:
+        v = getattr(batch, f)
+        if v is not None:
+            names.append(f)
+            values.append(v)
+    for k, v in batch.extras.items():
+        names.append("extras." + k)
+        values.append(v)
+    return tuple(names), values
+
+
+def _batch_of(fields: tuple[str, ...], values: list[torch.Tensor]) -> Rollout:
+    """The inverse of :func:`_fields`."""
+    plain = {f: v for f, v in zip(fields, values, strict=True) if not f.startswith("extras.")}
+    extras = {f[7:]: v for f, v in zip(fields, values, strict=True) if f.startswith("extras.")}
+    return Rollout(**plain, extras=extras)
+
+
+INDUCTOR_OPTIONS = {"cpp_wrapper": True, "size_asserts": False, "alignment_asserts": False,
+                    "scalar_asserts": False, "memory_planning": True}
+"""Inductor's settings for the compiled graphs (see :class:`_Graph`)."""
+
+
+class _Graph:
+    """One function of a flat list of tensors, ``torch.compile``'d (``fullgraph``, static shapes,
+    inductor with its C++ wrapper), and after its first call called without dynamo.
+
+    The first call (:attr:`compiled`) goes through dynamo, which traces and compiles; the
+    backend keeps what inductor compiled and the position in the list of each graph input.
+    Later calls (:meth:`run`, once :attr:`ready`) give the compiled kernels' entry point its
+    inputs straight: no frame evaluation, guards, pytree flattening or AOT-autograd runtime
+    wrapper, which together cost more than the arithmetic of a small MLP's update. What that
+    wrapper does for such a graph (no gradients, every input mutation applied inside the graph,
+    no aliased outputs: all checked at capture) is done here: the version counters of the
+    mutated inputs (the first ``mutated`` of the list) are bumped as autograd expects.
+
+    This is only correct for inputs of the same shapes, dtypes and strides as the first call's,
+    none aliasing another, and a function whose code does not change: the caller keeps one
+    :class:`_Graph` per signature. If dynamo lifted anything but list items as inputs, or the
+    outputs are not exactly ``n_out`` computed tensors, :attr:`ready` stays false and every call
+    goes through dynamo; if the compiled kernels' entry point cannot be reached, :meth:`run`
+    calls AOT autograd's compiled function (what dynamo would call).
+    """
+
+    def __init__(self, fn: Any, n_out: int, keys: tuple[str, ...], mutated: int = 0) -> None:
+        self.keys, self.n_out, self.mutated = keys, n_out, mutated
+        self.ready = False
+        self.order: list[int] = []
+        self._aot: Any = None  # AOT autograd's compiled function (what dynamo calls)
+        self._entry: Any = None  # the kernels' entry point, ``entry(list of inputs)``
+        self.compiles = 0
+        """Graphs compiled since the caller last looked (it accounts their time)."""
+        self._fn = fn
+        self.compiled = torch.compile(fn, backend=self._backend, fullgraph=True, dynamic=False)
+
+    def first(self, flat: list[torch.Tensor]) -> Any:
+        """Call through dynamo (the first call compiles). Once :attr:`ready`, dynamo's cache
+        entries for the function's code are dropped: later calls do not need them, and dynamo
+        counts the graphs of one code object (its recompile limit) across all instances, so
+        that otherwise a process training many compiled runs would stop compiling after a few."""
+        out = self.compiled(flat)
+        if self.ready:
+            code = getattr(self._fn, "__code__", None) or self._fn.__func__.__code__
+            torch._dynamo.reset_code(code)
+        return out
+
+    def run(self, flat: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The outputs for ``flat`` (after the first call through :attr:`compiled`)."""
+        args = [flat[i] for i in self.order]
+        if self._entry is not None:
+            if self.mutated:
+                increment_version(flat[:self.mutated])
+            return self._entry(args)
+        with torch.no_grad():
+            return self._aot(*args)
+
+    def _backend(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
+        from torch._dynamo.source import GetItemSource, LocalSource
+        from torch._inductor.compile_fx import compile_fx
+
+        fn = compile_fx(gm, example_inputs, config_patches=INDUCTOR_OPTIONS)
+        self.compiles += 1
+        order: list[int] | None = []
+        for node in gm.graph.find_nodes(op="placeholder"):
+            src = getattr(node.meta.get("grapharg"), "source", None)
+            if not (isinstance(src, GetItemSource) and isinstance(src.base, LocalSource) and isinstance(src.index, int)
+                    and not src.index_is_slice):
+                order = None
+                break
+            order.append(src.index)
+        self.ready = self.compiles == 1 and order is not None and _plain_outputs(gm, self.n_out)
+        if not self.ready:
+            return fn
+        self._aot, self.order = fn, order
+        code = _output_code(fn)
+        if code is not None:
+            # the same graph as dynamo's: its inputs in dynamo's order (the mutated ones where the
+            # list's first ``mutated`` are), exactly ``n_out`` outputs, mutations inside the kernels
+            mutated = {j for j, i in enumerate(order) if i < self.mutated}
+            if set(getattr(code, "mutated_input_idxs", ())) == mutated and len(code.output_strides) == self.n_out \
+                    and len(mutated) == self.mutated and callable(code.current_callable):
+                self._entry = code.current_callable
+        return fn
+
+def _output_code(fn: Any, depth: int = 8) -> Any:
+    """The one inductor ``CompiledFxGraph`` that AOT autograd's compiled function ``fn`` calls,
+    found through its closures and attributes; ``None`` if not exactly one."""
+    from torch._inductor.output_code import CompiledFxGraph
+
+    found, seen, frontier = [], set(), [fn]
+    for _ in range(depth):
+        nxt = []
+        for obj in frontier:
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, CompiledFxGraph):
+                found.append(obj)
+                continue
+            for cell in getattr(obj, "__closure__", None) or ():
+                try:
+                    nxt.append(cell.cell_contents)
+                except ValueError:
+                    continue
+            nxt.extend(v for v in getattr(obj, "__dict__", {}).values() if callable(v) and not isinstance(v, type))
+        frontier = nxt
+    return found[0] if len(found) == 1 else None
+
+
+def _plain_outputs(gm: torch.fx.GraphModule, n_out: int) -> bool:
+    """Whether ``gm`` returns exactly ``n_out`` distinct computed tensors."""
+    outputs = gm.graph.output_node().args[0]
+    return isinstance(outputs, tuple | list) and len(outputs) == n_out and all(
+        isinstance(o, torch.fx.Node) for o in outputs) and len(set(outputs)) == n_out
 
 
 def attach(algorithm: Any, agent: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
@@ -307,6 +572,21 @@ def attach(algorithm: Any, agent: nn.Module, optimizer: torch.optim.Optimizer) -
             if setting == "on":
                 warn(f"cannot compile the update of '{algorithm.name}': {e}; training eagerly")
     return {"compile": setting, "compile_reason": why}
+
+
+def acting(algorithm: Any, agent: nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The trainer's ``act(obs, u)`` for this run: the compiled step's :meth:`CompiledStep.act`
+    when the update is compiled for ``agent``, else :func:`pgzoo.sampling.act` under
+    ``torch.inference_mode`` (eager training acts exactly as it always did)."""
+    step = algorithm.compiled_step
+    if step is not None and step.agent is agent:
+        return step.act
+
+    def eager(obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():  # acting needs no autograd at all
+            return act(agent.policy, obs, u)
+
+    return eager
 
 
 def detach(algorithm: Any, report: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
 from pgzoo.progress import progress_bar
 from pgzoo.rundir import save_model, write_json
-from pgzoo.sampling import ActionStream, act, draws_per_env
+from pgzoo.sampling import ActionStream, draws_per_env
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 from pgzoo.tblog import TrainLogger
@@ -175,6 +175,7 @@ class Trainer:
                            self.progress)
         bar.update(len(episodes) if budget_eps else env_steps)
         checking, algo.check_rollouts = algo.check_rollouts, False  # t is built here, by the contract
+        act = compiled.acting(algo, agent)  # eager: pgzoo.sampling.act; compiled with the update
 
         def learn(rollout: Any) -> None:
             nonlocal updates, rollouts
@@ -197,8 +198,7 @@ class Trainer:
 
         try:
             while (len(episodes) < budget_eps) if budget_eps else (env_steps < budget_steps):
-                with torch.inference_mode():  # acting needs no autograd at all
-                    actions = act(agent.policy, obs, stream.next())
+                actions = act(obs, stream.next())
                 raw_next, raw_true_next, reward, terminated, truncated = envs.step(
                     to_env_actions(envs.action_space, actions))
                 actions = actions.clone()  # a normal tensor: the loss differentiates ln π(actions|obs)
