@@ -672,8 +672,7 @@ class Population:
                     buf["truncated"][collecting, t] = step.truncated
                     buf["next_obs"][collecting, t] = step.final_obs
                     current[collecting] = step.obs
-                    obs[torch.from_numpy(collecting)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(
-                        -1, N, obs.shape[-1])
+                    obs.copy_(encode_obs(obs_space, current, dtype, scale).reshape(obs.shape))
                     ep_ret[collecting] += step.reward
                     length[collecting] += 1
                     going[collecting[step.terminated | step.truncated]] = False
@@ -730,13 +729,15 @@ class Population:
             live = torch.from_numpy(ran & ~_mask(R, failed))
             mask = (torch.arange(t + pad).unsqueeze(0) < torch.from_numpy(length).unsqueeze(1)) & live.unsqueeze(1)
             per_element = rates()
-            for j in range(0, t + pad, k):
-                ok, taken, terms = compiled_step({f: v[:, j:j + k].contiguous() for f, v in fields.items()},
-                                                 mask[:, j:j + k].contiguous(), per_element)
+            calls = (t + pad) // k  # [calls, R, K, ...]: each call's inputs contiguous, cut once per episode batch
+            chunked = {f: v.reshape(R, calls, k, *v.shape[2:]).transpose(0, 1).contiguous() for f, v in fields.items()}
+            masks = mask.reshape(R, calls, k).transpose(0, 1).contiguous()
+            for c in range(calls):
+                ok, taken, terms = compiled_step({f: v[c] for f, v in chunked.items()}, masks[c], per_element)
                 updates[:] += taken.numpy()
                 for r in np.flatnonzero(~ok.numpy()):
                     fail(int(r), {key: v[r, int(taken[r])] for key, v in terms.items()})
-                    mask[r] = False
+                    masks[:, r] = False
 
         try:
             general = lockstep_blocker(algo, self.on_eval) is not None

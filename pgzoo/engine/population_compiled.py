@@ -31,20 +31,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from pgzoo.engine.compiled import configure_cache
+from pgzoo.engine.compiled import _Graph, configure_cache
 from pgzoo.engine.stacked_optim import StackedAdam, StackedOptimizer, StackedSGD
 
 Fields = dict[str, torch.Tensor]
 
 
-def _skip_guards() -> Any:
-    """For a call of a graph already compiled for these input shapes: skip dynamo's guard checks.
-    The shapes are fixed, and nothing else the graph reads changes during a population's run
-    (parameters, optimiser state, step sizes and batches are its inputs; the config is frozen)."""
-    return torch.compiler.set_stance(skip_guard_eval_unsafe=True)
 COMPILED_STEPS = 8
-OPTIONS = {"cpp_wrapper": True}
-"""Inductor options: a C++ wrapper around the kernels (far less per-call overhead than the Python one)."""
 """K: sequential steps per compiled call (unrolled in the graph; a longer episode takes several calls)."""
 
 
@@ -66,14 +59,16 @@ class CompiledPopulationStep:
         self.max_grad_norm = max_grad_norm
         self.adam = isinstance(optimizer, StackedAdam)
         self.shapes = [(name, tuple(v.shape[1:]), v[0].numel()) for name, v in optimizer.params.items()]
-        self.per_run_grad = torch.func.vmap(torch.func.grad(self._total, has_aux=True))
+        self.per_run_grad = torch.func.vmap(torch.func.grad(self._total, has_aux=True), in_dims=(0, None, 0))
+        self.buffers = dict(loss_module.named_buffers())
+        """The module's buffers (e.g. a linear policy's features), inputs of the graph like the rest."""
         configure_cache()
-        self.fn = torch.compile(self._steps, fullgraph=True, dynamic=False, options=OPTIONS)
         self.compile_s = self.compile_cpu_s = 0.0
-        self._seen: set[tuple] = set()
+        self._graphs: dict[tuple, _Graph] = {}
 
-    def _total(self, params: dict[str, torch.Tensor], fields: Fields) -> tuple[torch.Tensor, tuple]:
-        total, losses, _ = torch.func.functional_call(self.module, params, (fields,), strict=False)
+    def _total(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+               fields: Fields) -> tuple[torch.Tensor, tuple]:
+        total, losses, _ = torch.func.functional_call(self.module, {**params, **buffers}, (fields,), strict=False)
         return total, (total, losses)
 
     def _unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -83,8 +78,9 @@ class CompiledPopulationStep:
             start += size
         return out
 
-    def _steps(self, flat: torch.Tensor, state: list[torch.Tensor], lr: torch.Tensor, fields: Fields,
-               mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def _steps(self, flat: torch.Tensor, state: list[torch.Tensor], buffers: dict[str, torch.Tensor],
+               lr: torch.Tensor, fields: Fields, mask: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         runs = flat.shape[0]
         alive = torch.ones(runs, dtype=torch.bool)
         taken = torch.zeros(runs, dtype=torch.long)
@@ -93,7 +89,7 @@ class CompiledPopulationStep:
         m, v, n = (state if self.adam else (None, None, None))
         for j in range(mask.shape[1]):  # unrolled: one graph per K
             batch = {f: x[:, j] for f, x in fields.items()}
-            grads, (total, losses) = self.per_run_grad(self._unflatten(p), batch)
+            grads, (total, losses) = self.per_run_grad(self._unflatten(p), buffers, batch)
             g = torch.cat([grads["agent." + name].reshape(runs, size) for name, _, size in self.shapes], 1)
             ok = torch.isfinite(total) & torch.isfinite(g).all(1)
             if self.max_grad_norm is not None:
@@ -126,28 +122,57 @@ class CompiledPopulationStep:
             state[2].copy_(n)
         return alive, taken, {key: torch.stack(vals, 1) for key, vals in losses_out.items()}
 
+    def _state(self) -> list[torch.Tensor]:
+        """What a call changes in place: the parameters' buffer, then Adam's moments and counts."""
+        opt = self.optimizer
+        return [opt.flat, *([opt.m_flat, opt.v_flat, opt.shared_steps] if self.adam else [])]
+
+    def _make(self, names: tuple[str, ...], keys: tuple[str, ...]) -> Any:
+        """The function compiled for fields ``names``: ``fn(flat)`` with ``flat`` = :meth:`_state`,
+        the module's buffers, step sizes, mask, then the fields; it returns ``ok``, ``taken`` and the
+        loss terms ``keys``."""
+        n_state, n_buf = len(self._state()), len(self.buffers)
+        buffer_names = tuple(self.buffers)
+
+        def fn(flat: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+            buffers = dict(zip(buffer_names, flat[n_state:n_state + n_buf], strict=True))
+            lr, mask = flat[n_state + n_buf], flat[n_state + n_buf + 1]
+            fields = dict(zip(names, flat[n_state + n_buf + 2:], strict=True))
+            ok, taken, losses = self._steps(flat[0], flat[1:n_state], buffers, lr, fields, mask)
+            return (ok, taken, *(losses[k] for k in keys))
+
+        return fn
+
     def __call__(self, fields: Fields, mask: torch.Tensor, lr: torch.Tensor
                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Up to K steps of every run on ``fields`` (each ``[R, K, *batch]``) where ``mask``
-        (``[R, K]`` bool); ``lr`` is ``[R, total]`` (each parameter element's step size).
+        """Up to K steps of every run on ``fields`` (each ``[R, K, *batch]``, contiguous) where
+        ``mask`` (``[R, K]`` bool); ``lr`` is ``[R, total]`` (each parameter element's step size).
 
         Returns ``ok`` (``[R]``: False for a run whose masked-in steps met a non-finite loss or
         gradient; it stopped before that step), ``taken`` (``[R]``: steps taken) and the loss
-        terms of every step ``[R, K]``.
+        terms of every step ``[R, K]``. Raises whatever the compiler raises for a loss it cannot
+        compile (the caller then trains eagerly).
         """
-        opt = self.optimizer
-        state = [opt.m_flat, opt.v_flat, opt.shared_steps] if self.adam else []
-        key = tuple((f, tuple(x.shape), x.dtype) for f, x in fields.items())
-        if key in self._seen:
-            with torch.no_grad(), _skip_guards():
-                return self.fn(opt.flat, state, lr, fields, mask)
-        t0, c0 = time.perf_counter(), time.process_time()
-        with torch.no_grad():
-            out = self.fn(opt.flat, state, lr, fields, mask)
-        self._seen.add(key)
-        self.compile_s += time.perf_counter() - t0
-        self.compile_cpu_s += time.process_time() - c0
-        return out
+        names = tuple(fields)
+        flat = [*self._state(), *self.buffers.values(), lr, mask, *fields.values()]
+        inputs = zip(("lr", "mask", *names), flat[-len(names) - 2:], strict=True)
+        key = tuple((f, tuple(x.shape), x.stride(), x.dtype) for f, x in inputs)
+        graph = self._graphs.get(key)
+        if graph is not None and graph.ready:
+            out = graph.run(flat)
+        else:
+            t0, c0 = time.perf_counter(), time.process_time()
+            if graph is None:
+                with torch.no_grad():  # the loss terms' names, from one run's first batch
+                    one = {"agent." + n: v[0] for n, v in self.optimizer.params.items()}
+                    _, (_, losses) = self._total(one, self.buffers, {f: v[0, 0] for f, v in fields.items()})
+                keys = tuple(losses)
+                graph = self._graphs[key] = _Graph(self._make(names, keys), 2 + len(keys), keys, len(self._state()))
+            with torch.no_grad():
+                out = graph.first(flat)
+            self.compile_s += time.perf_counter() - t0
+            self.compile_cpu_s += time.process_time() - c0
+        return out[0], out[1], dict(zip(graph.keys, out[2:], strict=True))
 
 
 class CompiledAct:
@@ -162,27 +187,35 @@ class CompiledAct:
     def __init__(self, policy: nn.Module) -> None:
         from pgzoo.sampling import sample_with
 
-        def one(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-            return sample_with(torch.func.functional_call(policy, p, (obs,), strict=False), u)
+        self.names: tuple[str, ...] = ()
+
+        self.buffers = dict(policy.named_buffers())
+        n_buf = len(self.buffers)
+
+        def one(p: dict[str, torch.Tensor], b: dict[str, torch.Tensor], obs: torch.Tensor,
+                u: torch.Tensor) -> torch.Tensor:
+            return sample_with(torch.func.functional_call(policy, {**p, **b}, (obs,), strict=False), u)
+
+        every = torch.func.vmap(one, in_dims=(0, None, 0, 0))
+
+        def act(flat: list[torch.Tensor]) -> tuple[torch.Tensor]:
+            params = dict(zip(self.names, flat[:-2 - n_buf], strict=True))
+            buffers = dict(zip(self.buffers, flat[-2 - n_buf:-2], strict=True))
+            return (every(params, buffers, flat[-2], flat[-1]),)
 
         configure_cache()
-        every = torch.func.vmap(one)
-
-        def act(p: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-            return every(p, obs, u)
-
-        self.fn = torch.compile(act, fullgraph=True, dynamic=False, options=OPTIONS)
+        self.graph = _Graph(act, 1, ("actions",))
         self.compile_s = self.compile_cpu_s = 0.0
-        self._seen = False
 
     def __call__(self, params: dict[str, torch.Tensor], obs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        if self._seen:
-            with torch.no_grad(), _skip_guards():
-                return self.fn(params, obs, u)
+        """Called with inputs of the same names, shapes, dtypes and strides every time."""
+        flat = [*params.values(), *self.buffers.values(), obs, u]
+        if self.graph.ready:
+            return self.graph.run(flat)[0]
         t0, c0 = time.perf_counter(), time.process_time()
+        self.names = tuple(params)
         with torch.no_grad():
-            out = self.fn(params, obs, u)
-        self._seen = True
+            (out,) = self.graph.first(flat)
         self.compile_s += time.perf_counter() - t0
         self.compile_cpu_s += time.process_time() - c0
         return out
