@@ -235,7 +235,9 @@ class Algorithm:
                generator: torch.Generator | None = None) -> dict[str, float]:
         """Take this algorithm's optimiser steps on ``rollout``: prepare → update_batches → loss →
         step (clipped to ``max_grad_norm``). Returns the last step's terms as floats, plus
-        ``optimizer_steps``, the number of steps taken.
+        ``optimizer_steps``, the number of steps taken. With the update compiled
+        (:attr:`compiled_step`) and one step per rollout (``update_batches`` not overridden),
+        prepare and the step are one compiled call (:meth:`CompiledStep.update`).
 
         Raises :class:`~pgzoo.errors.NonFiniteLossError` *before* stepping when a loss term or a gradient
         is NaN or infinite, so the parameters stay the last good ones, and
