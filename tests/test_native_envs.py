@@ -62,3 +62,27 @@ def test_training_is_bit_identical_either_way(algorithm: str, monkeypatch) -> No
     assert [e["return"] for e in fast.episodes] == [e["return"] for e in slow.episodes]
     for (name, p), q in zip(fast.agent.named_parameters(), slow.agent.parameters(), strict=True):
         assert p.detach().equal(q.detach()), name
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 9), cap=st.one_of(st.none(), st.integers(1, 40)), seed=st.integers(0, 2**31 - 1))
+def test_population_cartpole_steps_any_subset_as_the_copies_do(n: int, cap: int | None, seed: int) -> None:
+    """A population's CartPole copies (VectorCartPole: one vectorised step of the subset) take the
+    steps EnvList takes copy by copy, for any subset of copies in any order, bit for bit."""
+    from pgzoo.engine.batched_envs import EnvList, VectorCartPole, make_batched_env
+
+    fast, slow = make_batched_env("CartPole-v1", n, cap), EnvList("CartPole-v1", n, cap)
+    assert isinstance(fast, VectorCartPole)
+    seeds = [seed + i for i in range(n)]
+    assert np.array_equal(fast.reset(seeds), slow.reset(seeds))
+    rng = np.random.default_rng(seed)
+    ended = 0
+    for _ in range(200):
+        idx = rng.permutation(n)[: rng.integers(1, n + 1)]
+        actions = rng.integers(0, 2, len(idx))
+        a, b = fast.step(idx, actions), slow.step(idx, actions)
+        for f in ("obs", "reward", "terminated", "truncated", "final_obs"):
+            x, y = getattr(a, f), getattr(b, f)
+            assert x.dtype == y.dtype and x.shape == y.shape and np.array_equal(x, y), f
+        ended += int((a.terminated | a.truncated).sum())
+    assert ended > 0

@@ -5,7 +5,8 @@ the others are busy updating, so it needs what a gymnasium vector environment ca
 a subset. :class:`EnvList` does that for any gymnasium environment, one copy after another.
 An environment can offer a vectorised version: if its unwrapped class has a
 ``make_batch(num_envs, max_episode_steps)`` class method returning a :class:`BatchedEnv`, that
-is used instead (it must behave exactly like the copies, time limit included).
+is used instead (it must behave exactly like the copies, time limit included). Plain CartPole
+copies step their physics as one vector (:class:`VectorCartPole`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
-from pgzoo.engine.envs import make_env
+from pgzoo.engine.envs import NativeCartPole, make_env
 
 
 @dataclass
@@ -80,6 +81,27 @@ class EnvList:
             env.close()
 
 
+class VectorCartPole:
+    """:class:`BatchedEnv` for plain CartPole copies (as :meth:`NativeCartPole.wrap` accepts them):
+    the subset's physics taken as one vectorised step by :class:`NativeCartPole`, episodes that
+    end reset through each copy's own ``reset`` — the steps of :class:`EnvList`, bit for bit."""
+
+    def __init__(self, copies: EnvList, native: NativeCartPole) -> None:
+        self.copies, self.native, self.num_envs = copies, native, copies.num_envs
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        obs = self.copies.reset(seeds)
+        self.native.reset()
+        return obs
+
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> BatchStep:
+        obs, final, reward, terminated, truncated = self.native.step(actions, np.asarray(idx))
+        return BatchStep(obs, reward, terminated, truncated, final)
+
+    def close(self) -> None:
+        self.copies.close()
+
+
 def make_batched_env(env_id: str, num_envs: int, max_episode_steps: int | None = None) -> BatchedEnv:
     """The environment's own vectorised :class:`BatchedEnv` if it has one, else an :class:`EnvList`."""
     probe = make_env(env_id, max_episode_steps)
@@ -90,4 +112,6 @@ def make_batched_env(env_id: str, num_envs: int, max_episode_steps: int | None =
         probe.close()
     if make_batch is not None:
         return make_batch(num_envs, limit)
-    return EnvList(env_id, num_envs, max_episode_steps)
+    copies = EnvList(env_id, num_envs, max_episode_steps)
+    native = NativeCartPole.wrap(copies.envs)
+    return copies if native is None else VectorCartPole(copies, native)

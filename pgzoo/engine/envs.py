@@ -191,6 +191,7 @@ class NativeCartPole:
     def __init__(self, envs: list[gym.Env], vector: Any, max_steps: int) -> None:
         self.envs, self.vector = envs, vector
         vector.max_episode_steps = max_steps
+        self._subset_vectors: dict[int, Any] = {}
         self.state = np.zeros((4, len(envs)))
         self.elapsed = np.zeros(len(envs), dtype=vector.steps.dtype)
 
@@ -223,20 +224,35 @@ class NativeCartPole:
             self.state[:, i] = env.unwrapped.state
         self.elapsed[:] = 0
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """As :meth:`EnvBatch.step`."""
-        vec = self.vector
-        vec.state, vec.steps = self.state, self.elapsed
+    def step(self, actions: np.ndarray, idx: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """As :meth:`EnvBatch.step`; with ``idx``, only the environments ``idx`` take a step (with
+        ``actions``, one per index; the others keep their states), the results in ``idx``'s order."""
+        if idx is None:
+            vec = self.vector
+            vec.state, vec.steps = self.state, self.elapsed
+        else:  # a vector environment as long as idx, loaded with those environments' states
+            vec = self._subset_vectors.get(len(idx))
+            if vec is None:
+                from gymnasium.envs.classic_control.cartpole import CartPoleVectorEnv
+
+                vec = self._subset_vectors[len(idx)] = CartPoleVectorEnv(num_envs=len(idx))
+                vec.max_episode_steps = self.vector.max_episode_steps
+            vec.state, vec.steps = self.state[:, idx], self.elapsed[idx]
         vec.prev_done[:] = False
         true_next, reward, terminated, truncated, _ = vec.step(actions)
         true_next = np.ascontiguousarray(true_next)  # row-major, as stacked observations are (same matmuls)
-        self.state, self.elapsed = vec.state, vec.steps
+        if idx is None:
+            self.state, self.elapsed = vec.state, vec.steps
+        else:
+            self.state[:, idx], self.elapsed[idx] = vec.state, vec.steps
         next_obs = true_next
         done = np.flatnonzero(terminated | truncated)
         if len(done):
             next_obs = true_next.copy()
-            for i in done:
-                next_obs[i] = self.envs[i].reset()[0]
+            for j in done:
+                i = j if idx is None else idx[j]
+                next_obs[j] = self.envs[i].reset()[0]
                 self.state[:, i] = self.envs[i].unwrapped.state
                 self.elapsed[i] = 0
         return next_obs, true_next, reward.astype(np.float64), terminated, truncated
