@@ -373,15 +373,20 @@ def test_compiled_acting_agrees_with_the_eager_sampler(kind: str) -> None:
     assert graph.ready and graph._entry is not None and step.acting_compiled
 
 
-def test_a_process_keeps_compiling_run_after_run(monkeypatch) -> None:
+def test_a_process_keeps_compiling_run_after_run() -> None:
     """Dynamo counts the graphs of one function's code across instances and stops compiling at
     its recompile limit; a graph called straight no longer needs dynamo's entries, which are
-    dropped, so a process training many compiled runs (tests, tuning) compiles every one."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 2)
-    for k in range(3):
-        algo, agent, _ = _step_for("actor-critic")
-        step = CompiledStep(algo, agent, algo.make_optimizer(agent))
-        for j in range(2):
-            step.update(_rollout(1, 8, torch.float32, 10 * k + j))
-            step.act(torch.zeros(8, 4), torch.rand(8, 1, dtype=torch.float64))
-        assert all(g.ready and g._entry is not None for g in [*step._graphs.values(), *step._actors.values()]), k
+    dropped, so a process training many compiled runs (tests, tuning) compiles every one.
+    (The limit is lowered with dynamo's own ``config.patch``: ``monkeypatch`` would undo it with
+    a ``delattr``, which hides the setting from dynamo for the rest of the process.)"""
+    limit = torch._dynamo.config.recompile_limit
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for k in range(3):
+            algo, agent, _ = _step_for("actor-critic")
+            step = CompiledStep(algo, agent, algo.make_optimizer(agent))
+            for j in range(2):
+                step.update(_rollout(1, 8, torch.float32, 10 * k + j))
+                step.act(torch.zeros(8, 4), torch.rand(8, 1, dtype=torch.float64))
+            assert all(g.ready and g._entry is not None for g in [*step._graphs.values(),
+                                                                   *step._actors.values()]), k
+    assert torch._dynamo.config.recompile_limit == limit
