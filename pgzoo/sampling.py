@@ -79,6 +79,13 @@ def inverse_cdf(cdf: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     return idx.clamp_max(cdf.shape[-1] - 1)
 
 
+def categorical_cdf(dist: Categorical) -> torch.Tensor:
+    """F(a) = Σ_{b ≤ a} π(b), normalised so that F(last) = 1: ``[*batch, n]``, what
+    :func:`sample_with` inverts. Works under ``torch.func.vmap``."""
+    cdf = dist.probs.cumsum(-1)
+    return cdf / cdf[..., -1:]
+
+
 def supports_stream(dist: Distribution) -> bool:
     """Whether :func:`sample_with` can sample ``dist`` from uniforms."""
     base = dist.base_dist if isinstance(dist, Independent) else dist
@@ -93,8 +100,7 @@ def sample_with(dist: Distribution, u: torch.Tensor) -> torch.Tensor:
     """
     base = dist.base_dist if isinstance(dist, Independent) else dist
     if isinstance(base, Categorical):
-        cdf = base.probs.cumsum(-1)
-        return inverse_cdf(cdf / cdf[..., -1:], u[..., :1])
+        return inverse_cdf(categorical_cdf(base), u[..., :1])
     if isinstance(base, Normal):
         z = torch.special.ndtri(u.clamp_min(1e-300)).to(base.loc.dtype).reshape(base.loc.shape)
         return base.loc + base.scale * z

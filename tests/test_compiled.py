@@ -390,3 +390,39 @@ def test_a_process_keeps_compiling_run_after_run() -> None:
             assert all(g.ready and g._entry is not None for g in [*step._graphs.values(),
                                                                    *step._actors.values()]), k
     assert torch._dynamo.config.recompile_limit == limit
+
+
+def test_a_function_is_traced_to_aten_first_and_what_cannot_be_goes_to_dynamo_as_it_is() -> None:
+    """:func:`compiled.pretrace` (make_fx on fake tensors) takes a function with literals and an
+    input it changes in place; the graph compiled from the trace is called straight, with the
+    literals as constants. A function reading a tensor from outside, branching on a tensor's
+    value or reading one back with ``.item()`` is not traced (the trace would freeze what it
+    read); dynamo then compiles the function itself. Tracing leaves its inputs untouched."""
+    outside = torch.ones(3)
+
+    def literals(flat: list[torch.Tensor]) -> tuple[torch.Tensor]:
+        flat[0].copy_(flat[0] * 2 + torch.tensor(0.5))
+        return (flat[1] * torch.tensor([1.0, 2.0, 3.0]),)
+
+    def reads(flat: list[torch.Tensor]) -> tuple[torch.Tensor]:
+        return (flat[0] + outside,)
+
+    def branches(flat: list[torch.Tensor]) -> tuple[torch.Tensor]:
+        return (flat[0] * 2 if flat[0].sum() > 0 else flat[0],)
+
+    def item(flat: list[torch.Tensor]) -> tuple[torch.Tensor]:
+        return (flat[0] * flat[1].sum().item(),)
+
+    x = [torch.ones(3), torch.arange(3.0)]
+    assert compiled.pretrace(literals, x) is not None
+    assert all(compiled.pretrace(f, x) is None for f in (reads, branches, item))
+    assert x[0].tolist() == [1.0, 1.0, 1.0]
+    graph = compiled._Graph(literals, 1, ("y",), mutated=1)
+    (y,) = graph.first(x)
+    assert graph.ready and graph._traced is not None and graph._entry is not None
+    assert x[0].tolist() == [2.5] * 3 and y.tolist() == [0.0, 2.0, 6.0]
+    (y,) = graph.run(x)
+    assert x[0].tolist() == [5.5] * 3 and y.tolist() == [0.0, 2.0, 6.0]
+    dynamo = compiled._Graph(reads, 1, ("y",))
+    (y,) = dynamo.first([torch.full((3,), 2.0)])
+    assert dynamo._traced is None and y.tolist() == [3.0] * 3

@@ -26,14 +26,18 @@ def _run(algos: list, seeds: list[int], general: bool, monkeypatch: pytest.Monke
                           snapshot_episodes=[3, 7], stop_on_truncation=True).run()
 
 
-@pytest.mark.parametrize(("name", "alphas"), [("reinforce", [2**-12, 2**-13, 2**-9]),
-                                              ("reinforce-baseline", [2**-9, 2**-8])])
-def test_lockstep_equals_the_general_loop_bit_for_bit(name: str, alphas: list[float],
+@pytest.mark.parametrize(("name", "alphas", "policy"), [
+    ("reinforce", [2**-12, 2**-13, 2**-9], {}),
+    ("reinforce-baseline", [2**-9, 2**-8], {}),
+    ("reinforce", [2**-6, 2**-4], {"policy": "mlp", "hidden_sizes": (4,), "init_theta": None}),  # π(·|s) by state
+])
+def test_lockstep_equals_the_general_loop_bit_for_bit(name: str, alphas: list[float], policy: dict,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Runs of several step sizes, episodes of different lengths, some capped at 30 steps (those
     runs stop there): parameters, snapshots, every episode's return, length and cut, updates and
-    env steps are identical."""
-    algos = _algos(name, alphas, total_episodes=12, max_episode_steps=30)
+    env steps are identical. (The corridor's observations are Discrete(3): the lockstep loop
+    acts from its table of π(·|s), :mod:`pgzoo.engine.policy_table`.)"""
+    algos = _algos(name, alphas, total_episodes=12, max_episode_steps=30, **policy)
     seeds = [0, 1, 2, 3]
     assert lockstep_blocker(algos[0]) is None
     fast, slow = _run(algos, seeds, False, monkeypatch), _run(algos, seeds, True, monkeypatch)

@@ -468,28 +468,50 @@ class _Graph:
     def __init__(self, fn: Any, n_out: int, keys: tuple[str, ...], mutated: int = 0) -> None:
         self.keys, self.n_out, self.mutated = keys, n_out, mutated
         self.ready = False
-        self.order: list[int] = []
+        self.order: list[int | torch.Tensor] = []
+        """Where each graph input comes from: an index into the call's list, or a constant."""
         self._aot: Any = None  # AOT autograd's compiled function (what dynamo calls)
         self._entry: Any = None  # the kernels' entry point, ``entry(list of inputs)``
         self.compiles = 0
         """Graphs compiled since the caller last looked (it accounts their time)."""
         self._fn = fn
+        self._traced: torch.fx.GraphModule | None = None
+        self._pretraced = False
         self.compiled = torch.compile(fn, backend=self._backend, fullgraph=True, dynamic=False)
 
     def first(self, flat: list[torch.Tensor]) -> Any:
         """Call through dynamo (the first call compiles). Once :attr:`ready`, dynamo's cache
         entries for the function's code are dropped: later calls do not need them, and dynamo
         counts the graphs of one code object (its recompile limit) across all instances, so
-        that otherwise a process training many compiled runs would stop compiling after a few."""
-        out = self.compiled(flat)
+        that otherwise a process training many compiled runs would stop compiling after a few.
+
+        Before the first call the function is traced to ATen operations (:func:`pretrace`) and
+        dynamo compiles that trace, which it reads in a fraction of the time it takes to inline
+        ``torch.func``'s transforms; a function that cannot be traced so goes to dynamo as it is."""
+        if not self._pretraced:
+            self._pretraced = True
+            self._traced = pretrace(self._fn, flat)
+            if self._traced is not None:
+                compiled = torch.compile(self._traced, backend=self._backend, fullgraph=True, dynamic=False)
+                try:
+                    out = compiled(flat)
+                except Exception:  # the trace is not for dynamo: it compiles the function itself
+                    self._traced, self.compiles, self.ready = None, 0, False
+                else:
+                    self.compiled = compiled
+                    return self._drop_dynamo(out)
+        return self._drop_dynamo(self.compiled(flat))
+
+    def _drop_dynamo(self, out: Any) -> Any:
         if self.ready:
-            code = getattr(self._fn, "__code__", None) or self._fn.__func__.__code__
+            fn = self._traced.forward if self._traced is not None else self._fn
+            code = getattr(fn, "__code__", None) or fn.__func__.__code__
             torch._dynamo.reset_code(code)
         return out
 
     def run(self, flat: list[torch.Tensor]) -> list[torch.Tensor]:
         """The outputs for ``flat`` (after the first call through :attr:`compiled`)."""
-        args = [flat[i] for i in self.order]
+        args = [flat[i] if type(i) is int else i for i in self.order]
         if self._entry is not None:
             if self.mutated:
                 increment_version(flat[:self.mutated])
@@ -503,14 +525,18 @@ class _Graph:
 
         fn = compile_fx(gm, example_inputs, config_patches=INDUCTOR_OPTIONS)
         self.compiles += 1
-        order: list[int] | None = []
+        order: list[int | torch.Tensor] | None = []
+        constants = dict(self._traced.named_buffers()) if self._traced is not None else {}
         for node in gm.graph.find_nodes(op="placeholder"):
             src = getattr(node.meta.get("grapharg"), "source", None)
-            if not (isinstance(src, GetItemSource) and isinstance(src.base, LocalSource) and isinstance(src.index, int)
-                    and not src.index_is_slice):
+            if isinstance(src, GetItemSource) and isinstance(src.base, LocalSource) and isinstance(src.index, int) \
+                    and not src.index_is_slice:
+                order.append(src.index)
+            elif isinstance(getattr(src, "index", None), str) and src.index in constants:
+                order.append(constants[src.index])  # a constant the function made (a literal), held by the trace
+            else:
                 order = None
                 break
-            order.append(src.index)
         self.ready = self.compiles == 1 and order is not None and _plain_outputs(gm, self.n_out)
         if not self.ready:
             return fn
@@ -519,11 +545,31 @@ class _Graph:
         if code is not None:
             # the same graph as dynamo's: its inputs in dynamo's order (the mutated ones where the
             # list's first ``mutated`` are), exactly ``n_out`` outputs, mutations inside the kernels
-            mutated = {j for j, i in enumerate(order) if i < self.mutated}
+            mutated = {j for j, i in enumerate(order) if type(i) is int and i < self.mutated}
             if set(getattr(code, "mutated_input_idxs", ())) == mutated and len(code.output_strides) == self.n_out \
                     and len(mutated) == self.mutated and callable(code.current_callable):
                 self._entry = code.current_callable
         return fn
+
+def pretrace(fn: Callable[[list[torch.Tensor]], Any], flat: list[torch.Tensor]) -> torch.fx.GraphModule | None:
+    """``fn`` traced to ATen operations for inputs like ``flat`` (``make_fx`` with fake tensors,
+    ``torch.func`` transforms applied), or ``None`` if it cannot be traced so: data-dependent
+    Python control flow, a tensor the function reads that is not in ``flat`` (it would be frozen
+    into the trace), a value read back from a tensor, anything else the tracer refuses. Tensors
+    the function creates from literals become constants of the trace."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    if not all(isinstance(x, torch.Tensor) for x in flat):
+        return None
+    try:
+        gm = make_fx(fn, tracing_mode="fake")(flat)
+    except Exception:
+        return None
+    symbolic = (torch.SymInt, torch.SymFloat, torch.SymBool)
+    if any(isinstance(node.meta.get("val"), symbolic) for node in gm.graph.nodes):
+        return None  # a value read back from a tensor (``.item()``, e.g. Adam's step count): dynamo's business
+    return gm
+
 
 def _output_code(fn: Any, depth: int = 8) -> Any:
     """The one inductor ``CompiledFxGraph`` that AOT autograd's compiled function ``fn`` calls,

@@ -61,6 +61,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.distributions import Categorical
 from torch.func import vmap
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
@@ -69,6 +70,7 @@ from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import Collector
 from pgzoo.engine.compiled import warn
 from pgzoo.engine.envs import make_env
+from pgzoo.engine.policy_table import PolicyTable, table_applies
 from pgzoo.engine.population_compiled import COMPILED_STEPS, CompiledAct, CompiledPopulationStep, element_rates
 from pgzoo.engine.population_compiled import supports as supports_compiled
 from pgzoo.engine.safety import state_leak
@@ -80,7 +82,7 @@ from pgzoo.losses import total_loss
 from pgzoo.progress import progress_bar
 from pgzoo.returns import discounted_returns
 from pgzoo.rollout import Rollout
-from pgzoo.sampling import CHUNK_STEPS, action_seed, draws_per_env, new_chunk, sample_with
+from pgzoo.sampling import CHUNK_STEPS, action_seed, categorical_cdf, draws_per_env, new_chunk, sample_with
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 
@@ -490,6 +492,14 @@ class Population:
             return sample_with(bound_policy(p, obs), u)
 
         batched_act = vmap(act_fn)
+
+        def cdf_fn(p: dict[str, torch.Tensor], obs: torch.Tensor) -> torch.Tensor:
+            dist = bound_policy(p, obs)
+            if not isinstance(dist, Categorical):
+                raise TypeError(f"{type(dist).__name__} is not a soft-max")
+            return categorical_cdf(dist)
+
+        batched_cdf = vmap(cdf_fn)
         envs = make_batched_env(self.env_id, R * N, cfg.max_episode_steps)
         raw = envs.reset([s for rs in self.run_seeds for s in rs.train_envs])
         obs = encode_obs(obs_space, raw, dtype, scale).reshape(R, N, -1)
@@ -522,10 +532,14 @@ class Population:
         compiled_act = None if compiled_step is None else CompiledAct(template.policy)
         self.compiled_act, all_runs, all_steps = compiled_act, torch.arange(R), torch.ones(R, 1, dtype=torch.bool)
 
-        def draw_actions(collecting: np.ndarray) -> torch.Tensor:
-            """The actions ``[k, N, ...]`` of the ``collecting`` runs, each from its own action stream."""
+        def refill(collecting: np.ndarray) -> None:
+            """A new chunk of uniforms for the ``collecting`` runs that used theirs up."""
             for r in collecting[chunk_pos[collecting] == CHUNK_STEPS]:
                 chunks[r], chunk_pos[r] = new_chunk(gens[r], N, draws), 0
+
+        def draw_actions(collecting: np.ndarray) -> torch.Tensor:
+            """The actions ``[k, N, ...]`` of the ``collecting`` runs, each from its own action stream."""
+            refill(collecting)
             rt = torch.from_numpy(collecting)
             if compiled_act is None:
                 u = chunks[rt, torch.from_numpy(chunk_pos[collecting])]
@@ -639,21 +653,42 @@ class Population:
                 ep_count[r] += 1
             obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(k, N, -1)
 
+        def policy_table() -> PolicyTable | None:
+            """The lockstep loop's table of π(·|s) (:mod:`pgzoo.engine.policy_table`), if it applies."""
+            if not table_applies(obs_space, spec.action_space, N):
+                return None
+            table = PolicyTable(batched_cdf, obs_space, R, dtype, scale)
+            try:
+                table.refresh({policy_names[n]: params[n] for n in policy_names})
+            except TypeError:  # not a soft-max policy: it acts step by step
+                return None
+            return table
+
         def lockstep() -> int:
             """The loop for sequential Monte-Carlo episodes (see :func:`lockstep_blocker`): every run's
             episode, stepped together; then the episodes' per-step updates, step t of every run at once."""
             steps, cap = 0, 64
             current = np.asarray(raw).reshape(R, *np.asarray(raw).shape[1:])  # S_t of every run, as the env gave it
             buf: dict[str, np.ndarray] = {}
+            table = policy_table()
+            uniforms = chunks.numpy()
             while True:
                 going = (ep_count < budget_eps) & ~stopped
                 if not going.any():
                     return steps
                 length = np.zeros(R, dtype=np.int64)
                 t = 0
+                if table is not None:  # θ is fixed for the episode: π(·|s) of every state, once
+                    table.refresh({policy_names[n]: params[n] for n in policy_names})
                 while going.any():  # one step of every run still in its episode
                     collecting = np.flatnonzero(going)
-                    actions = draw_actions(collecting)
+                    if table is None:
+                        actions = draw_actions(collecting)
+                    else:
+                        refill(collecting)
+                        u = uniforms[collecting, chunk_pos[collecting], 0, 0]
+                        chunk_pos[collecting] += 1
+                        actions = torch.from_numpy(table.draw(collecting, current[collecting], u)).unsqueeze(1)
                     step = envs.step(collecting, to_env_actions(spec.action_space,
                                                                 actions.reshape(len(collecting), *actions.shape[2:])))
                     if t == cap or not buf:
@@ -672,7 +707,8 @@ class Population:
                     buf["truncated"][collecting, t] = step.truncated
                     buf["next_obs"][collecting, t] = step.final_obs
                     current[collecting] = step.obs
-                    obs.copy_(encode_obs(obs_space, current, dtype, scale).reshape(obs.shape))
+                    if table is None:
+                        obs.copy_(encode_obs(obs_space, current, dtype, scale).reshape(obs.shape))
                     ep_ret[collecting] += step.reward
                     length[collecting] += 1
                     going[collecting[step.terminated | step.truncated]] = False
