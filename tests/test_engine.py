@@ -68,6 +68,33 @@ def test_population_runs_collect_independently() -> None:
     assert [r for r, _ in emitted] == [1]  # run 1 completed its segment; run 0 has one step
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_segments_of_runs_that_complete_together_come_stacked(n: int) -> None:
+    """``add_segments`` gives what ``add`` gives, one tensor per field: runs 0 and 2 of 3 (two
+    envs each) step together from the start, run 1 joins one step later, so it completes its
+    n-step segments one step after them (n = 2); every run's t, obs and ends are its own."""
+    rows = [[False, False, False, False, False, False], [False, True, False, False, True, False],
+            [False, False, True, False, False, False], [True, False, False, False, False, True]]
+    who = [np.array([0, 2]), np.array([0, 1, 2]), np.array([0, 1, 2]), np.array([0, 1, 2])]
+    one, many = Collector(Schedule("steps", n), runs=3, num_envs=2), Collector(Schedule("steps", n), runs=3, num_envs=2)
+    completed = []
+    for k, runs in enumerate(who):
+        ends = torch.tensor([e for r in runs for e in rows[k][2 * r:2 * r + 2]])
+        obs = torch.arange(len(ends), dtype=torch.float32).reshape(-1, 1) + 10 * k
+        args = (runs, obs, torch.zeros(len(ends), dtype=torch.long), torch.ones(len(ends)), ends,
+                torch.zeros(len(ends), dtype=torch.bool), obs + 0.5)
+        listed = one.add(*args)
+        full, fields = many.add_segments(*args)
+        assert [r for r, _ in listed] == full.tolist()
+        completed.append(full.tolist())
+        for j, (_, rollout) in enumerate(listed):
+            for f, v in fields.items():
+                assert torch.equal(v[j], getattr(rollout, f)), (k, f)
+    # by hand: t of envs 0-5 after the four steps (ends: e1, e4 at step 1; e2 at 2; e0, e5 at 3)
+    assert many.t.tolist() == one.t.tolist() == [0, 2, 1, 3, 2, 0]
+    assert completed == ([[0, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2]] if n == 1 else [[], [0, 2], [1], [0, 2]])
+
+
 def test_schedule_settings_are_checked() -> None:
     ac = get_algorithm("actor-critic")
     assert ac(ac.make_config(overrides={"rollout_steps": 5})).schedule == Schedule("steps", 5)

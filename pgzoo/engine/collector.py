@@ -43,6 +43,31 @@ class Collector:
         ``next_obs`` is the true S_{t+1} (also where an episode ended). Returns the rollouts
         this step completed as ``(run, rollout)``, in run order, then environment order.
         """
+        values = self._values(runs, obs, actions, rewards, terminated, truncated, next_obs)
+        if self.schedule.kind == "steps":
+            if self.runs == 1:
+                return self._add_single(values)
+            full, fields = self._add_segments(runs, values)
+            return [(int(r), Rollout(*(fields[f][j] for f in STEP_FIELDS))) for j, r in enumerate(full)]
+        done = (terminated | truncated).numpy()
+        env_idx = np.arange(self.num_envs) if self.runs == 1 else (runs[:, None] * self.num_envs
+                                                                  + np.arange(self.num_envs)).ravel()
+        return self._add_episodes(runs, env_idx, values, done)
+
+    def add_segments(self, runs: np.ndarray, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                     terminated: torch.Tensor, truncated: torch.Tensor, next_obs: torch.Tensor
+                     ) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        """As :meth:`add`, for a schedule of n-step segments: the segments this step completed,
+        stacked, as (their runs ``[k]``, fields ``[k, n, N, ...]`` by name, in :data:`STEP_FIELDS`
+        order). One tensor per field however many runs complete (a population's runs that
+        collect together complete together)."""
+        if self.schedule.kind != "steps":
+            raise ValueError("add_segments is for a schedule of n-step segments")
+        return self._add_segments(runs, self._values(runs, obs, actions, rewards, terminated, truncated, next_obs))
+
+    def _values(self, runs: np.ndarray, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
+                terminated: torch.Tensor, truncated: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The step's fields in :data:`STEP_FIELDS` order, with each environment's t (then advanced)."""
         N = self.num_envs
         done = terminated | truncated
         if self.runs == 1:  # a single run: no indexing (the trainer's hot path)
@@ -53,24 +78,24 @@ class Collector:
             env_idx = torch.from_numpy((runs[:, None] * N + np.arange(N)).ravel())
             t = self.t[env_idx]
             self.t[env_idx] = torch.where(done, 0, t + 1)
-        values = (obs, actions, rewards, terminated, truncated, next_obs, t)
-        if self.schedule.kind == "steps":
-            return self._add_segment(runs, values)
-        return self._add_episodes(runs, np.arange(N) if env_idx is None else env_idx.numpy(), values, done.numpy())
+        return obs, actions, rewards, terminated, truncated, next_obs, t
 
     # --- n-step segments of all N environments -------------------------------------------
-    def _add_segment(self, runs: np.ndarray, values: tuple[torch.Tensor, ...]) -> list[tuple[int, Rollout]]:
-        n, N, k = self.schedule.length, self.num_envs, len(runs)
-        if n == 1 and self.runs == 1:  # the book's per-step cadence of a single run: the step itself
+    def _add_single(self, values: tuple[torch.Tensor, ...]) -> list[tuple[int, Rollout]]:
+        """One run's segments (the trainer's hot path)."""
+        if self.schedule.length == 1:  # the book's per-step cadence: the step itself
             return [(0, Rollout(*(v[None] for v in values)))]
+        self._steps.append(values)  # a list of steps, stacked when the segment is full
+        if len(self._steps) < self.schedule.length:
+            return []
+        steps, self._steps = self._steps, []
+        return [(0, Rollout(*(torch.stack(col) for col in zip(*steps, strict=True))))]
+
+    def _add_segments(self, runs: np.ndarray, values: tuple[torch.Tensor, ...]
+                      ) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+        n, N, k = self.schedule.length, self.num_envs, len(runs)
         if n == 1:  # the book's per-step cadence: no storage at all
-            return [(int(r), Rollout(*(v[j * N:(j + 1) * N][None] for v in values))) for j, r in enumerate(runs)]
-        if self.runs == 1:  # a single run: a list of steps, stacked when the segment is full
-            self._steps.append(values)
-            if len(self._steps) < n:
-                return []
-            steps, self._steps = self._steps, []
-            return [(0, Rollout(*(torch.stack(col) for col in zip(*steps, strict=True))))]
+            return runs, {f: v.reshape(k, 1, N, *v.shape[1:]) for f, v in zip(STEP_FIELDS, values, strict=True)}
         if not self._store:
             self._store = {f: v.new_zeros((self.runs, n, N, *v.shape[1:])) for f, v in zip(STEP_FIELDS, values,
                                                                                             strict=True)}
@@ -80,7 +105,8 @@ class Collector:
         self._fill[runs] += 1
         full = runs[self._fill[runs] == n]
         self._fill[full] = 0
-        return [(int(r), Rollout(*(self._store[f][r].clone() for f in STEP_FIELDS))) for r in full]
+        ft = torch.from_numpy(full)
+        return full, {f: self._store[f][ft] for f in STEP_FIELDS}  # copies: the store is refilled
 
     # --- whole episodes ------------------------------------------------------------------
     def _add_episodes(self, runs: np.ndarray, env_idx: np.ndarray, values: tuple[torch.Tensor, ...],

@@ -67,7 +67,7 @@ from torch.func import vmap
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
 from pgzoo.engine import compiled
 from pgzoo.engine.batched_envs import make_batched_env
-from pgzoo.engine.collector import Collector
+from pgzoo.engine.collector import STEP_FIELDS, Collector
 from pgzoo.engine.compiled import warn
 from pgzoo.engine.envs import make_env
 from pgzoo.engine.policy_table import PolicyTable, table_applies
@@ -344,6 +344,23 @@ class _Queue:
         self.lists[run].extend(batches)
         self.list_len[run] = len(self.lists[run])
 
+    def push_many(self, runs: np.ndarray, fields: Fields) -> bool:
+        """Queue one batch (``fields[f][j]``) for each of ``runs`` with one write per field, when
+        each of them has only stored batches of this shape queued; ``False`` (nothing queued) if not."""
+        key = _shape_key({f: v[0] for f, v in fields.items()})
+        if (self.key is not None and self.key != key) or self.list_len[runs].any():
+            return False
+        if self.key is None:
+            self.key = key
+            self.store = {f: v.new_zeros((len(self.head), 64, *v.shape[1:])) for f, v in fields.items()}
+        if int(self.tail[runs].max()) >= self.store["rewards"].shape[1]:
+            self.store = {f: torch.cat([v, torch.zeros_like(v)], 1) for f, v in self.store.items()}
+        rt, pos = torch.from_numpy(runs), torch.from_numpy(self.tail[runs])
+        for f, v in fields.items():
+            self.store[f][rt, pos] = v
+        self.tail[runs] += 1
+        return True
+
     def drop(self, run: int) -> None:
         """Forget the queued batches of ``run`` (a run that stopped)."""
         self.head[run] = self.tail[run] = 0
@@ -509,6 +526,9 @@ class Population:
         chunk_pos = np.zeros(R, dtype=np.int64)
 
         collector = Collector(algo.schedule, R, N)
+        # n-step segments, each its run's one update batch as it is (no prepare, no split)
+        whole_segments = (algo.schedule.kind == "steps" and not prepares
+                          and type(algo).update_batches is Algorithm.update_batches)
         ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
         ep_count, env_steps, updates = (np.zeros(R, dtype=np.int64) for _ in range(3))
         stopped = np.zeros(R, dtype=bool)
@@ -638,9 +658,15 @@ class Population:
             term, trunc = torch.as_tensor(step.terminated), torch.as_tensor(step.truncated)
             o = obs[torch.from_numpy(runs)].reshape(k * N, -1)
             done = step.terminated | step.truncated
-            for r, rollout in collector.add(runs, o, actions.reshape(k * N, *actions.shape[2:]), rew, term, trunc,
-                                            next_obs):
-                push(r, rollout)
+            flat = actions.reshape(k * N, *actions.shape[2:])
+            if whole_segments:  # every completed segment is its run's one batch: queued together
+                full, fields = collector.add_segments(runs, o, flat, rew, term, trunc, next_obs)
+                if len(full) and not queue.push_many(full, fields):
+                    for j, r in enumerate(full):
+                        push(int(r), Rollout(*(fields[f][j] for f in STEP_FIELDS)))
+            else:
+                for r, rollout in collector.add(runs, o, flat, rew, term, trunc, next_obs):
+                    push(r, rollout)
             ep_ret[env_idx] += step.reward
             ep_len[env_idx] += 1
             for j in np.flatnonzero(done):
