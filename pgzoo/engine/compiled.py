@@ -35,6 +35,7 @@ Sources: ``torch.compile``, ``torch.func.grad``, ``torch.optim.adam.adam`` / ``t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -561,14 +562,35 @@ def pretrace(fn: Callable[[list[torch.Tensor]], Any], flat: list[torch.Tensor]) 
 
     if not all(isinstance(x, torch.Tensor) for x in flat):
         return None
+    # traced as dynamo would see it: code that asks ``torch.compiler.is_compiling()`` (torch's
+    # optimisers keep their step counts as tensors then) takes its compiled path, as in export,
+    # and ``addcdiv_`` with a tensor ``value`` is rewritten as dynamo rewrites it
+    compiling = getattr(torch.compiler, "_compile_session_context", contextlib.nullcontext)
     try:
-        gm = make_fx(fn, tracing_mode="fake")(flat)
+        with compiling(), _AsDynamoRewrites():
+            gm = make_fx(lambda inputs: fn(inputs), tracing_mode="fake")(flat)
     except Exception:
         return None
     symbolic = (torch.SymInt, torch.SymFloat, torch.SymBool)
     if any(isinstance(node.meta.get("val"), symbolic) for node in gm.graph.nodes):
         return None  # a value read back from a tensor (``.item()``, e.g. Adam's step count): dynamo's business
     return gm
+
+
+class _AsDynamoRewrites(torch.overrides.TorchFunctionMode):
+    """``x.addcdiv_(a, b, value=v)`` with a tensor ``v`` (what torch's Adam does with its step size
+    when compiling) traced as dynamo traces it: ``x.copy_(fma(a / b, v, x))``, instead of reading
+    ``v`` back as a Python number."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        value = kwargs.get("value")
+        if func is torch.Tensor.addcdiv_ and isinstance(value, torch.Tensor) and len(args) == 3:
+            from torch._inductor.inductor_prims import fma
+
+            x, a, b = args
+            return x.copy_(fma(a / b, value, x))
+        return func(*args, **kwargs)
 
 
 def _output_code(fn: Any, depth: int = 8) -> Any:
