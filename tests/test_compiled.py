@@ -269,9 +269,10 @@ def _rollout(T: int, n: int, dtype: torch.dtype, seed: int) -> Rollout:
 
 
 def test_calls_after_the_first_run_the_compiled_kernels_straight_with_the_same_results() -> None:
-    """The direct calls (no dynamo, no AOT wrapper) are the graph dynamo calls: a step taken
-    through dynamo every time and one taken straight give the same parameters bit for bit, and
-    the straight call bumps the version counters of what it changes, as autograd expects."""
+    """The direct calls (no AOT-autograd wrapper) are the graph that wrapper calls: a step taken
+    through the wrapper every time and one taken straight give the same parameters bit for bit,
+    and the straight call bumps the version counters of what it changes, as autograd expects.
+    (The step was traced to ATen and compiled by inductor without dynamo.)"""
     algo, agent, twin = _step_for("actor-critic")
     fast = CompiledStep(algo, agent, algo.make_optimizer(agent))
     slow = CompiledStep(algo, twin, algo.make_optimizer(twin))
@@ -281,10 +282,11 @@ def test_calls_after_the_first_run_the_compiled_kernels_straight_with_the_same_r
         version = next(agent.parameters())._version
         slow(batch)
         (graph,) = slow._graphs.values()
-        graph.ready = False  # every later call through dynamo
+        graph.ready = False  # every later call through the wrapper
         if k:
             (fast_graph,) = fast._graphs.values()
             assert fast_graph.ready and fast_graph._entry is not None  # the kernels' own entry point
+            assert fast_graph._traced is not None
             assert next(agent.parameters())._version == version  # (taken before the slow step)
     for (name, p), q in zip(agent.named_parameters(), twin.parameters(), strict=True):
         assert torch.equal(p, q), name

@@ -21,11 +21,14 @@ into the same graph when the algorithm takes one step per rollout (the default
 ``update_batches``), and acting is compiled too (:meth:`CompiledStep.act`: the policy's forward
 pass and :mod:`pgzoo.sampling`'s inverse transform of the run's uniforms).
 
-Per-call overhead, not arithmetic, is what a small MLP's update costs, so each graph is called
-through dynamo only once (it traces and compiles); later calls go to the compiled kernels'
-entry point with a flat list of tensors (:class:`_Graph`): no frame evaluation, guards, pytree
-flattening or AOT-autograd wrapper, and no size asserts in the generated code (graphs are kept
-per input signature: names, shapes, strides, dtypes).
+Per-call overhead, not arithmetic, is what a small MLP's update costs, so each graph is traced
+and compiled once, and later calls go to the compiled kernels' entry point with a flat list of
+tensors (:class:`_Graph`): no frame evaluation, guards, pytree flattening or AOT-autograd
+wrapper, and no size asserts in the generated code (graphs are kept per input signature: names,
+shapes, strides, dtypes). Compiling itself skips dynamo where it can: the function is traced to
+ATen operations with ``make_fx`` on fake tensors (``torch.func``'s transforms applied as they
+trace) and inductor compiles that trace (:func:`pretrace`); a function that cannot be traced so
+(data-dependent control flow, a tensor read from outside its inputs) goes through dynamo.
 
 Compiled artefacts are cached on disk (inductor's FX-graph and AOT-autograd caches) under
 :func:`cache_dir`, so that only a run's first compilation on a machine pays the full price.
@@ -446,11 +449,12 @@ INDUCTOR_OPTIONS = {"cpp_wrapper": True, "size_asserts": False, "alignment_asser
 
 
 class _Graph:
-    """One function of a flat list of tensors, ``torch.compile``'d (``fullgraph``, static shapes,
-    inductor with its C++ wrapper), and after its first call called without dynamo.
+    """One function of a flat list of tensors, compiled by inductor (static shapes, its C++
+    wrapper), and after its first call called without any Python wrapper.
 
-    The first call (:attr:`compiled`) goes through dynamo, which traces and compiles; the
-    backend keeps what inductor compiled and the position in the list of each graph input.
+    The first call (:meth:`first`) traces the function to ATen operations and has inductor
+    compile the trace (or, for a function that cannot be traced so, goes through dynamo,
+    ``fullgraph``); it keeps what inductor compiled and where each graph input comes from.
     Later calls (:meth:`run`, once :attr:`ready`) give the compiled kernels' entry point its
     inputs straight: no frame evaluation, guards, pytree flattening or AOT-autograd runtime
     wrapper, which together cost more than the arithmetic of a small MLP's update. What that
@@ -463,7 +467,7 @@ class _Graph:
     :class:`_Graph` per signature. If dynamo lifted anything but list items as inputs, or the
     outputs are not exactly ``n_out`` computed tensors, :attr:`ready` stays false and every call
     goes through dynamo; if the compiled kernels' entry point cannot be reached, :meth:`run`
-    calls AOT autograd's compiled function (what dynamo would call).
+    calls AOT autograd's compiled function.
     """
 
     def __init__(self, fn: Any, n_out: int, keys: tuple[str, ...], mutated: int = 0) -> None:
@@ -478,37 +482,64 @@ class _Graph:
         self._fn = fn
         self._traced: torch.fx.GraphModule | None = None
         self._pretraced = False
+        self._wrapped: Any = None  # what inductor compiled from the trace, with AOT autograd's wrapper
         self.compiled = torch.compile(fn, backend=self._backend, fullgraph=True, dynamic=False)
 
     def first(self, flat: list[torch.Tensor]) -> Any:
-        """Call through dynamo (the first call compiles). Once :attr:`ready`, dynamo's cache
-        entries for the function's code are dropped: later calls do not need them, and dynamo
-        counts the graphs of one code object (its recompile limit) across all instances, so
-        that otherwise a process training many compiled runs would stop compiling after a few.
+        """The first call, which compiles; later ones go to :meth:`run` once :attr:`ready`.
 
-        Before the first call the function is traced to ATen operations (:func:`pretrace`) and
-        dynamo compiles that trace, which it reads in a fraction of the time it takes to inline
-        ``torch.func``'s transforms; a function that cannot be traced so goes to dynamo as it is."""
+        The function is traced to ATen operations first (:func:`pretrace`) and inductor compiles
+        that trace itself (:meth:`_compile_trace`): no dynamo, which takes seconds to inline
+        ``torch.func``'s transforms and more to read a long trace. A function that cannot be
+        traced so goes through dynamo as it is (``fullgraph``). Once :attr:`ready`, dynamo's
+        cache entries for the function's code are dropped: later calls do not need them, and
+        dynamo counts the graphs of one code object (its recompile limit) across all instances,
+        so that otherwise a process training many compiled runs would stop compiling after a few."""
+        if self._traced is not None:  # compiled from the trace: through AOT autograd's wrapper
+            return self._wrapped(*flat)
         if not self._pretraced:
             self._pretraced = True
-            self._traced = pretrace(self._fn, flat)
-            if self._traced is not None:
-                compiled = torch.compile(self._traced, backend=self._backend, fullgraph=True, dynamic=False)
+            traced = pretrace(self._fn, flat)
+            if traced is not None:
                 try:
-                    out = compiled(flat)
-                except Exception:  # the trace is not for dynamo: it compiles the function itself
-                    self._traced, self.compiles, self.ready = None, 0, False
-                else:
-                    self.compiled = compiled
-                    return self._drop_dynamo(out)
-        return self._drop_dynamo(self.compiled(flat))
-
-    def _drop_dynamo(self, out: Any) -> Any:
+                    return self._compile_trace(traced, flat)
+                except Exception:  # inductor refused the trace: dynamo compiles the function itself
+                    self._traced, self.compiles, self.ready, self._entry = None, 0, False, None
+        out = self.compiled(flat)
         if self.ready:
-            fn = self._traced.forward if self._traced is not None else self._fn
-            code = getattr(fn, "__code__", None) or fn.__func__.__code__
+            code = getattr(self._fn, "__code__", None) or self._fn.__func__.__code__
             torch._dynamo.reset_code(code)
         return out
+
+    def _compile_trace(self, traced: torch.fx.GraphModule, flat: list[torch.Tensor]) -> Any:
+        """Compile the ATen trace of the function with inductor (AOT autograd, then inductor's
+        FX-graph cache: a warm cache makes this a lookup) and call it on ``flat``."""
+        from torch._inductor.compile_fx import compile_fx
+
+        traced.graph._codegen = torch.fx.graph.CodeGen()  # the list's items as positional inputs
+        traced.recompile()
+        fn = compile_fx(traced, list(flat), config_patches=INDUCTOR_OPTIONS)
+        self._traced, self.compiles = traced, self.compiles + 1
+        # AOT autograd puts the trace's constants (parameters, then buffers) before the inputs
+        constants = [*(v for _, v in traced.named_parameters()), *(v for _, v in traced.named_buffers())]
+        n_const = len(constants)
+        self.order = [*constants, *range(len(flat))]
+        self._aot, self._wrapped = (lambda *args: fn(*args[n_const:])), fn
+        self.ready = _plain_outputs(traced, self.n_out)
+        self._find_entry(fn)
+        return fn(*flat)
+
+    def _find_entry(self, fn: Any) -> None:
+        """Keep the compiled kernels' entry point of AOT autograd's compiled ``fn`` if it is the
+        same graph: inputs in :attr:`order` (the mutated ones where the list's first ``mutated``
+        are), exactly ``n_out`` outputs, every mutation inside the kernels."""
+        code = _output_code(fn)
+        if code is None or not self.ready:
+            return
+        mutated = {j for j, i in enumerate(self.order) if type(i) is int and i < self.mutated}
+        if set(getattr(code, "mutated_input_idxs", ())) == mutated and len(code.output_strides) == self.n_out \
+                and len(mutated) == self.mutated and callable(code.current_callable):
+            self._entry = code.current_callable
 
     def run(self, flat: list[torch.Tensor]) -> list[torch.Tensor]:
         """The outputs for ``flat`` (after the first call through :attr:`compiled`)."""
@@ -521,36 +552,26 @@ class _Graph:
             return self._aot(*args)
 
     def _backend(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Any:
+        """dynamo's backend: inductor, and where each graph input sits in the call's list."""
         from torch._dynamo.source import GetItemSource, LocalSource
         from torch._inductor.compile_fx import compile_fx
 
         fn = compile_fx(gm, example_inputs, config_patches=INDUCTOR_OPTIONS)
         self.compiles += 1
         order: list[int | torch.Tensor] | None = []
-        constants = dict(self._traced.named_buffers()) if self._traced is not None else {}
         for node in gm.graph.find_nodes(op="placeholder"):
             src = getattr(node.meta.get("grapharg"), "source", None)
-            if isinstance(src, GetItemSource) and isinstance(src.base, LocalSource) and isinstance(src.index, int) \
-                    and not src.index_is_slice:
-                order.append(src.index)
-            elif isinstance(getattr(src, "index", None), str) and src.index in constants:
-                order.append(constants[src.index])  # a constant the function made (a literal), held by the trace
-            else:
+            if not (isinstance(src, GetItemSource) and isinstance(src.base, LocalSource) and isinstance(src.index, int)
+                    and not src.index_is_slice):
                 order = None
                 break
+            order.append(src.index)
         self.ready = self.compiles == 1 and order is not None and _plain_outputs(gm, self.n_out)
-        if not self.ready:
-            return fn
-        self._aot, self.order = fn, order
-        code = _output_code(fn)
-        if code is not None:
-            # the same graph as dynamo's: its inputs in dynamo's order (the mutated ones where the
-            # list's first ``mutated`` are), exactly ``n_out`` outputs, mutations inside the kernels
-            mutated = {j for j, i in enumerate(order) if type(i) is int and i < self.mutated}
-            if set(getattr(code, "mutated_input_idxs", ())) == mutated and len(code.output_strides) == self.n_out \
-                    and len(mutated) == self.mutated and callable(code.current_callable):
-                self._entry = code.current_callable
+        if self.ready:
+            self._aot, self.order = fn, order
+            self._find_entry(fn)
         return fn
+
 
 def pretrace(fn: Callable[[list[torch.Tensor]], Any], flat: list[torch.Tensor]) -> torch.fx.GraphModule | None:
     """``fn`` traced to ATen operations for inputs like ``flat`` (``make_fx`` with fake tensors,
