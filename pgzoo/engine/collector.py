@@ -70,10 +70,9 @@ class Collector:
         """The step's fields in :data:`STEP_FIELDS` order, with each environment's t (then advanced)."""
         N = self.num_envs
         done = terminated | truncated
-        if self.runs == 1:  # a single run: no indexing (the trainer's hot path)
+        if len(runs) == self.runs:  # every run (the trainer's one): no indexing
             t = self.t
             self.t = torch.where(done, 0, t + 1)
-            env_idx = None
         else:
             env_idx = torch.from_numpy((runs[:, None] * N + np.arange(N)).ravel())
             t = self.t[env_idx]

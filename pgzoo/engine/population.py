@@ -529,6 +529,7 @@ class Population:
         # n-step segments, each its run's one update batch as it is (no prepare, no split)
         whole_segments = (algo.schedule.kind == "steps" and not prepares
                           and type(algo).update_batches is Algorithm.update_batches)
+        ready: list[tuple[np.ndarray, Fields]] = []  # this round's batches, when the queue was empty
         ep_ret, ep_len = np.zeros(R * N), np.zeros(R * N, dtype=np.int64)
         ep_count, env_steps, updates = (np.zeros(R, dtype=np.int64) for _ in range(3))
         stopped = np.zeros(R, dtype=bool)
@@ -661,7 +662,10 @@ class Population:
             flat = actions.reshape(k * N, *actions.shape[2:])
             if whole_segments:  # every completed segment is its run's one batch: queued together
                 full, fields = collector.add_segments(runs, o, flat, rew, term, trunc, next_obs)
-                if len(full) and not queue.push_many(full, fields):
+                if len(full) and queue.empty().all() and (queue.key is None or queue.key == _shape_key(
+                        {f: v[0] for f, v in fields.items()})):
+                    ready.append((full, fields))  # what the queue would hand back this round: no detour
+                elif len(full) and not queue.push_many(full, fields):
                     for j, r in enumerate(full):
                         push(int(r), Rollout(*(fields[f][j] for f in STEP_FIELDS)))
             else:
@@ -832,7 +836,7 @@ class Population:
                     before = int(ep_count.sum())
                     record(collecting, env_idx, step, actions)
                     bar.update(int(ep_count.sum()) - before if budget_eps else len(env_idx))
-                stored = queue.pop_stored()
+                stored = ready.pop() if ready else queue.pop_stored()
                 busy = np.zeros(R, dtype=bool)
                 if stored is not None:
                     learn(*stored)
