@@ -517,17 +517,15 @@ class _Graph:
         from torch._inductor.compile_fx import compile_fx
 
         traced.graph._codegen = torch.fx.graph.CodeGen()  # the list's items as positional inputs
-        traced.recompile()
-        fn = compile_fx(traced, list(flat), config_patches=INDUCTOR_OPTIONS)
+        constants = _lift_constants(traced)  # then the constants, as inputs after them
+        fn = compile_fx(traced, [*flat, *constants], config_patches=INDUCTOR_OPTIONS)
         self._traced, self.compiles = traced, self.compiles + 1
-        # AOT autograd puts the trace's constants (parameters, then buffers) before the inputs
-        constants = [*(v for _, v in traced.named_parameters()), *(v for _, v in traced.named_buffers())]
-        n_const = len(constants)
-        self.order = [*constants, *range(len(flat))]
-        self._aot, self._wrapped = (lambda *args: fn(*args[n_const:])), fn
+        self.order = [*range(len(flat)), *constants]
+        self._aot = fn
+        self._wrapped = lambda *args: fn(*args, *constants)
         self.ready = _plain_outputs(traced, self.n_out)
         self._find_entry(fn)
-        return fn(*flat)
+        return fn(*flat, *constants)
 
     def _find_entry(self, fn: Any) -> None:
         """Keep the compiled kernels' entry point of AOT autograd's compiled ``fn`` if it is the
@@ -596,6 +594,26 @@ def pretrace(fn: Callable[[list[torch.Tensor]], Any], flat: list[torch.Tensor]) 
     if any(isinstance(node.meta.get("val"), symbolic) for node in gm.graph.nodes):
         return None  # a value read back from a tensor (``.item()``, e.g. Adam's step count): dynamo's business
     return gm
+
+
+def _lift_constants(gm: torch.fx.GraphModule) -> list[torch.Tensor]:
+    """Turn the constants ``gm`` reads (``get_attr``: tensors the traced function made from
+    literals) into placeholders after its inputs, in the order returned; ``gm`` is recompiled."""
+    constants: list[torch.Tensor] = []
+    anchor = list(gm.graph.find_nodes(op="placeholder"))[-1]
+    for node in list(gm.graph.nodes):
+        if node.op != "get_attr":
+            continue
+        value = getattr(gm, node.target)
+        with gm.graph.inserting_after(anchor):
+            anchor = gm.graph.placeholder(f"constant_{len(constants)}")
+        anchor.meta.update(node.meta)
+        node.replace_all_uses_with(anchor)
+        gm.graph.erase_node(node)
+        delattr(gm, node.target)  # (AOT autograd would lift what stays registered)
+        constants.append(value.detach())
+    gm.recompile()
+    return constants
 
 
 class _AsDynamoRewrites(torch.overrides.TorchFunctionMode):
