@@ -23,7 +23,8 @@ book's sequential Monte-Carlo boxes (:func:`lockstep_blocker`: REINFORCE with or
 baseline, one episode per update, a budget in episodes), steps one episode of every run
 together with its bookkeeping in NumPy, then takes the episodes' per-step updates, step t of
 every run at once — what the book's figures need, bit for bit what the general loop gives
-(tested), in fewer and cheaper rounds.
+(tested), in fewer and cheaper rounds. For small ``Discrete`` observation spaces it acts from a
+table of π(·|s) computed once per episode (:mod:`pgzoo.engine.policy_table`).
 
 With the config's ``compile`` on (:func:`pgzoo.engine.compiled.decide`), updates and acting are
 compiled for all R runs at once (:mod:`pgzoo.engine.population_compiled`: K sequential masked
