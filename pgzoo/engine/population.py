@@ -78,6 +78,7 @@ from pgzoo.engine.safety import state_leak
 from pgzoo.engine.stacked_optim import stacked_optimizer
 from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
+from pgzoo.engine.update_queue import Fields, UpdateQueue, from_fields, shape_key, stacked_batches
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
 from pgzoo.progress import progress_bar
@@ -89,8 +90,6 @@ from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
 
 EvalHook = Callable[[int, int, Agent], None]
 """``on_eval(run, env_steps, agent)``: called when a run's agent is due for evaluation."""
-Fields = dict[str, torch.Tensor]
-"""A rollout as a flat dict of its tensors: fields by name, extras as ``extras.NAME``, no ``None``."""
 STEP_SIZE_KEYS = frozenset({"alpha_theta", "alpha_w"})
 
 
@@ -259,19 +258,6 @@ class _AgentPrepare(nn.Module):
         return self.algo.prepare(self.agent, rollout)
 
 
-def to_fields(rollout: Rollout) -> Fields:
-    """``rollout`` as a flat dict of tensors (see :data:`Fields`)."""
-    out = {f: getattr(rollout, f) for f in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t",
-                                            "returns") if getattr(rollout, f) is not None}
-    return {**out, **{f"extras.{k}": v for k, v in rollout.extras.items()}}
-
-
-def from_fields(fields: Fields) -> Rollout:
-    """The :class:`~pgzoo.Rollout` of a flat dict made by :func:`to_fields`."""
-    extras = {k.removeprefix("extras."): v for k, v in fields.items() if k.startswith("extras.")}
-    return Rollout(**{k: v for k, v in fields.items() if not k.startswith("extras.")}, extras=extras)
-
-
 def _check_members(algos: Sequence[Algorithm]) -> None:
     first = algos[0]
     base = first.config.model_dump(exclude=STEP_SIZE_KEYS)
@@ -281,113 +267,6 @@ def _check_members(algos: Sequence[Algorithm]) -> None:
     blocker = population_blocker(first)
     if blocker:
         raise UsageError(f"cannot train as a population: {blocker}")
-
-
-def _stacked_batches(algo: Algorithm, rollout: Rollout, generator: torch.Generator
-                     ) -> tuple[tuple, Fields] | list[Fields]:
-    """The update batches of one prepared rollout, stacked ``[K, *batch]`` if they share one shape.
-
-    Returns (shape key, stacked fields) or, if shapes differ, the list of batches. The book's
-    sequential Monte-Carlo split (one batch per time step) is stacked without materialising
-    the T one-step rollouts.
-    """
-    if type(algo).update_batches is MonteCarloAlgorithm.update_batches and algo.config.sequential:
-        ep = rollout.replace(returns=discounted_returns(rollout.rewards, rollout.done, algo.config.gamma))
-        stacked = {f: v.unsqueeze(1) for f, v in to_fields(ep).items()}
-    else:
-        batches = [to_fields(b) for b in algo.update_batches(rollout, generator)]
-        if len(batches) == 1:  # one batch (the whole rollout): its key, and the batch as a stack of one
-            return _shape_key(batches[0]), {f: v.unsqueeze(0) for f, v in batches[0].items()}
-        keys = {_shape_key(b) for b in batches}
-        if len(keys) != 1:
-            return batches
-        stacked = {f: torch.stack([b[f] for b in batches]) for f in batches[0]}
-    return _shape_key({f: v[0] for f, v in stacked.items()}), stacked
-
-
-def _shape_key(fields: Fields) -> tuple:
-    return tuple((f, tuple(v.shape), v.dtype) for f, v in fields.items())
-
-
-class _Queue:
-    """Per-run FIFO of update batches: a stacked store for the common shape, lists otherwise."""
-
-    def __init__(self, runs: int) -> None:
-        self.key: tuple | None = None
-        self.store: Fields = {}
-        self.head = np.zeros(runs, dtype=np.int64)
-        self.tail = np.zeros(runs, dtype=np.int64)
-        self.lists: list[list[Fields]] = [[] for _ in range(runs)]
-        self.list_len = np.zeros(runs, dtype=np.int64)
-
-    def empty(self) -> np.ndarray:
-        return (self.head == self.tail) & (self.list_len == 0)
-
-    def push(self, run: int, batches: tuple[tuple, Fields] | list[Fields]) -> None:
-        if isinstance(batches, tuple) and self.list_len[run] == 0 and self.key in (None, batches[0]):
-            key, stacked = batches
-            if self.key is None:
-                self.key = key
-                self.store = {f: v.new_zeros((len(self.head), 64, *v.shape[1:])) for f, v in stacked.items()}
-            k, start = len(stacked["rewards"]), int(self.tail[run])
-            cap = self.store["rewards"].shape[1]
-            if start + k > cap:
-                grow = max(cap, start + k - cap)
-                self.store = {f: torch.cat([v, v.new_zeros((v.shape[0], grow, *v.shape[2:]))], 1)
-                              for f, v in self.store.items()}
-            for f, v in stacked.items():
-                self.store[f][run, start:start + k] = v
-            self.tail[run] += k
-            return
-        if isinstance(batches, tuple):
-            _, stacked = batches
-            batches = [{f: v[i] for f, v in stacked.items()} for i in range(len(stacked["rewards"]))]
-        self.lists[run].extend(batches)
-        self.list_len[run] = len(self.lists[run])
-
-    def push_many(self, runs: np.ndarray, fields: Fields) -> bool:
-        """Queue one batch (``fields[f][j]``) for each of ``runs`` with one write per field, when
-        each of them has only stored batches of this shape queued; ``False`` (nothing queued) if not."""
-        key = _shape_key({f: v[0] for f, v in fields.items()})
-        if (self.key is not None and self.key != key) or self.list_len[runs].any():
-            return False
-        if self.key is None:
-            self.key = key
-            self.store = {f: v.new_zeros((len(self.head), 64, *v.shape[1:])) for f, v in fields.items()}
-        if int(self.tail[runs].max()) >= self.store["rewards"].shape[1]:
-            self.store = {f: torch.cat([v, torch.zeros_like(v)], 1) for f, v in self.store.items()}
-        rt, pos = torch.from_numpy(runs), torch.from_numpy(self.tail[runs])
-        for f, v in fields.items():
-            self.store[f][rt, pos] = v
-        self.tail[runs] += 1
-        return True
-
-    def drop(self, run: int) -> None:
-        """Forget the queued batches of ``run`` (a run that stopped)."""
-        self.head[run] = self.tail[run] = 0
-        self.lists[run], self.list_len[run] = [], 0
-
-    def pop_stored(self) -> tuple[np.ndarray, Fields] | None:
-        """One batch from the store for every run that has one: (runs, fields ``[k, *batch]``)."""
-        runs = np.flatnonzero(self.tail > self.head)
-        if not len(runs):
-            return None
-        rt, pos = torch.from_numpy(runs), torch.from_numpy(self.head[runs])
-        fields = {f: v[rt, pos] for f, v in self.store.items()}
-        self.head[runs] += 1
-        drained = runs[self.head[runs] == self.tail[runs]]
-        self.head[drained] = self.tail[drained] = 0
-        return runs, fields
-
-    def pop_listed(self, skip: np.ndarray) -> list[tuple[np.ndarray, Fields]]:
-        """One listed batch for every run with one and not in ``skip``, grouped by shape."""
-        groups: dict[tuple, list[tuple[int, Fields]]] = {}
-        for r in np.flatnonzero((self.list_len > 0) & ~skip):
-            b = self.lists[r].pop(0)
-            self.list_len[r] -= 1
-            groups.setdefault(_shape_key(b), []).append((int(r), b))
-        return [(np.array([r for r, _ in members]), {f: torch.stack([b[f] for _, b in members]) for f in members[0][1]})
-                for members in groups.values()]
 
 
 class Population:
@@ -502,7 +381,7 @@ class Population:
             if prepares:
                 with torch.no_grad():
                     rollout = bound_prepare({k: v[run] for k, v in params.items()}, rollout)
-            queue.push(run, _stacked_batches(self.algos[run], rollout, update_gens[run]))
+            queue.push(run, stacked_batches(self.algos[run], rollout, update_gens[run]))
 
         bound_policy = _Bound(template.policy, {v: v for v in policy_names.values()})
 
@@ -538,7 +417,7 @@ class Population:
         returns: list[list[float]] = [[] for _ in range(R)]
         lengths: list[list[int]] = [[] for _ in range(R)]
         cut: list[list[bool]] = [[] for _ in range(R)]
-        queue = _Queue(R)
+        queue = UpdateQueue(R)
         snapshots: dict[int, dict[str, torch.Tensor]] = {k: {n: torch.zeros_like(v) for n, v in params.items()}
                                                          for k in self.snapshot_episodes}
         snapped = {k: np.zeros(R, dtype=bool) for k in self.snapshot_episodes}
@@ -663,7 +542,7 @@ class Population:
             flat = actions.reshape(k * N, *actions.shape[2:])
             if whole_segments:  # every completed segment is its run's one batch: queued together
                 full, fields = collector.add_segments(runs, o, flat, rew, term, trunc, next_obs)
-                if len(full) and queue.empty().all() and (queue.key is None or queue.key == _shape_key(
+                if len(full) and queue.empty().all() and (queue.key is None or queue.key == shape_key(
                         {f: v[0] for f, v in fields.items()})):
                     ready.append((full, fields))  # what the queue would hand back this round: no detour
                 elif len(full) and not queue.push_many(full, fields):

@@ -33,9 +33,7 @@ from torch import nn
 
 from pgzoo.engine.compiled import _Graph, configure_cache
 from pgzoo.engine.stacked_optim import StackedAdam, StackedOptimizer, StackedSGD
-
-Fields = dict[str, torch.Tensor]
-
+from pgzoo.engine.update_queue import Fields
 
 COMPILED_STEPS = 8
 """K: sequential steps per compiled call (unrolled in the graph; a longer episode takes several calls)."""
