@@ -49,10 +49,11 @@ class Collector:
                 return self._add_single(values)
             full, fields = self._add_segments(runs, values)
             return [(int(r), Rollout(*(fields[f][j] for f in STEP_FIELDS))) for j, r in enumerate(full)]
-        done = (terminated | truncated).numpy()
-        env_idx = np.arange(self.num_envs) if self.runs == 1 else (runs[:, None] * self.num_envs
-                                                                  + np.arange(self.num_envs)).ravel()
-        return self._add_episodes(runs, env_idx, values, done)
+        return self._add_episodes(runs, self._env_idx(runs), values, (terminated | truncated).numpy())
+
+    def _env_idx(self, runs: np.ndarray) -> np.ndarray:
+        """The environments of ``runs``, run-major ``[k·N]``."""
+        return (runs[:, None] * self.num_envs + np.arange(self.num_envs)).ravel()
 
     def add_segments(self, runs: np.ndarray, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
                      terminated: torch.Tensor, truncated: torch.Tensor, next_obs: torch.Tensor
@@ -68,13 +69,12 @@ class Collector:
     def _values(self, runs: np.ndarray, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor,
                 terminated: torch.Tensor, truncated: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The step's fields in :data:`STEP_FIELDS` order, with each environment's t (then advanced)."""
-        N = self.num_envs
         done = terminated | truncated
         if len(runs) == self.runs:  # every run (the trainer's one): no indexing
             t = self.t
             self.t = torch.where(done, 0, t + 1)
         else:
-            env_idx = torch.from_numpy((runs[:, None] * N + np.arange(N)).ravel())
+            env_idx = torch.from_numpy(self._env_idx(runs))
             t = self.t[env_idx]
             self.t[env_idx] = torch.where(done, 0, t + 1)
         return obs, actions, rewards, terminated, truncated, next_obs, t

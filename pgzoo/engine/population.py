@@ -78,7 +78,7 @@ from pgzoo.engine.safety import state_leak
 from pgzoo.engine.stacked_optim import stacked_optimizer
 from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
-from pgzoo.engine.update_queue import Fields, UpdateQueue, from_fields, shape_key, stacked_batches
+from pgzoo.engine.update_queue import Fields, UpdateQueue, from_fields, stacked_batches
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
 from pgzoo.progress import progress_bar
@@ -542,8 +542,7 @@ class Population:
             flat = actions.reshape(k * N, *actions.shape[2:])
             if whole_segments:  # every completed segment is its run's one batch: queued together
                 full, fields = collector.add_segments(runs, o, flat, rew, term, trunc, next_obs)
-                if len(full) and queue.empty().all() and (queue.key is None or queue.key == shape_key(
-                        {f: v[0] for f, v in fields.items()})):
+                if len(full) and queue.empty().all():
                     ready.append((full, fields))  # what the queue would hand back this round: no detour
                 elif len(full) and not queue.push_many(full, fields):
                     for j, r in enumerate(full):
