@@ -91,6 +91,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from pgzoo.engine.checkpoint import CHECKPOINT, Checkpointer, checkpoint_interval, open_resume
     from pgzoo.engine.trainer import EvalSchedule, Trainer
+    from pgzoo.names import run_name, tensorboard_name
     from pgzoo.registry import check_env_id
     from pgzoo.rundir import claim_run_dir
     from pgzoo.seeding import check_seed
@@ -125,14 +126,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         values = _config_values(args)
         config = cls.make_config(env_id, values)
         check_seed(seed, "--seed")
-        out = Path(args.out) if args.out else Path("runs") / f"{algorithm}-{env_id}-s{seed}"
+        out = Path(args.out) if args.out else Path("runs") / run_name(algorithm, env_id, seed)
         claim_run_dir(out, algorithm, env_id, force=args.force)
         if (out / CHECKPOINT).exists() and not (out / "summary.json").exists() and not args.force:
             raise UsageError(f"{out} holds a stopped run with a checkpoint; continue it with: pgzoo train --resume "
                              f"{out} (or pass --force to start over)")
         options = {"eval_every": args.eval_every, "tensorboard": None}
         if args.tensorboard:
-            options["tensorboard"] = [str(Path(args.tensorboard).resolve()), out.name]
+            options["tensorboard"] = [str(Path(args.tensorboard).resolve()), tensorboard_name(algorithm, out)]
     schedule = EvalSchedule(options["eval_every"], config.eval_episodes) if options["eval_every"] else None
     meta = {"algorithm": algorithm, "env_id": env_id, "seed": seed, "config": config.model_dump(mode="json")}
     tb = options["tensorboard"]
@@ -239,6 +240,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     import torch
 
+    from pgzoo.names import safe_name
     from pgzoo.registry import check_env_id
     from pgzoo.tune import TuneSettings, parse_params, search_space, tune
 
@@ -259,7 +261,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     settings = TuneSettings(args.algorithm, args.env, overrides, space, every, args.eval_episodes,
                             args.objective, args.score)
     study_name = args.study or f"{args.algorithm}-{args.env}"
-    out = Path(args.out) if args.out else Path(f"tune-{study_name}")
+    out = Path(args.out) if args.out else Path(safe_name(f"tune-{study_name}"))
     study = tune(settings, args.trials, args.storage, study_name, out, args.sampler_seed, progress=not args.quiet)
     complete = [t for t in study.trials if t.value is not None]
     if complete:
@@ -316,10 +318,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        address=args.address, only=only, progress=not args.quiet,
                        population=False if args.no_population else None)
     print(report.leaderboard)
+    random = f"; no random-policy score for {len(report.random_failed)} environment(s)" if report.random_failed else ""
     print(f"pgzoo bench: {report.finished} runs trained in {report.wall_s:.0f} s ({report.already_done} were already "
-          f"done, {len(report.failed)} failed); wrote leaderboard.md, leaderboard.json, curves.png and results.jsonl "
-          f"in {report.folder}", file=sys.stderr)
-    return 1 if report.failed else 0
+          f"done, {len(report.failed)} failed{random}); wrote leaderboard.md, leaderboard.json, curves.png and "
+          f"results.jsonl in {report.folder}", file=sys.stderr)
+    return 1 if report.failed or report.random_failed else 0
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pgzoo.errors import UsageError
+from pgzoo.names import run_name  # noqa: F401 (re-exported: the name of a run's folder)
 
 
 class TrainLogger:
@@ -52,11 +53,6 @@ class TrainLogger:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def run_name(algorithm: str, env_id: str, seed: int) -> str:
-    """The name of a run's folder: ``ALGO-ENV-sSEED``, as ``pgzoo train`` names its run directory."""
-    return f"{algorithm}-{env_id}-s{seed}"
 
 
 class TensorBoardLogger(TrainLogger):

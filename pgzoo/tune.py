@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from pgzoo import atomic
 from pgzoo.config import TUNE_KEY
 from pgzoo.errors import UsageError
+from pgzoo.names import md_row
 from pgzoo.tblog import TrainLogger
 
 TUNE_SEED_BASE = 10_000
@@ -374,15 +375,14 @@ def plot_importances(values: dict[str, float], path: Path, title: str) -> Path:
 
 
 def _trials_table(trials: list[Any], names: list[str]) -> list[str]:
-    lines = ["| trial | seed | state | value | " + " | ".join(names) + " |",
-             "|---:|---:|---|---:|" + "---:|" * len(names)]
+    lines = [md_row(["trial", "seed", "state", "value", *names]), "|---:|---:|---|---:|" + "---:|" * len(names)]
     for t in trials:
         value = "—" if t.value is None else f"{t.value:.2f}"
         state = t.state.name.lower() + (" (current settings)" if t.user_attrs.get("baseline") else "")
         if "pruned_at" in t.user_attrs:
             state += f" at {t.user_attrs['pruned_at']:,}"
-        lines.append(f"| {t.number} | {t.user_attrs.get('seed', '—')} | {state} | {value} | "
-                     + " | ".join(_fmt(t.params.get(n, "—")) for n in names) + " |")
+        lines.append(md_row([t.number, t.user_attrs.get("seed", "—"), state, value,
+                             *(_fmt(t.params.get(n, "—")) for n in names)]))
     return lines
 
 

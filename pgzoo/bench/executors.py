@@ -24,7 +24,7 @@ from pgzoo.bench.lifeline import Reaper, die_with_parent
 from pgzoo.bench.population import run_item
 from pgzoo.bench.suite import RunSpec
 from pgzoo.bench.task import limit_threads
-from pgzoo.errors import UsageError
+from pgzoo.errors import PgzooError, UsageError
 from pgzoo.registry import QUIET_PLUGINS_ENV
 
 MAX_ATTEMPTS = 3
@@ -43,7 +43,8 @@ class Outcome:
 
 
 def _one_line(err: BaseException) -> str:
-    text = f"{type(err).__name__}: {err}".strip().splitlines()
+    """An error as one line: pgzoo's own say what happened; others get their type's name."""
+    text = (str(err) if isinstance(err, PgzooError) else f"{type(err).__name__}: {err}").strip().splitlines()
     return text[0] if text else type(err).__name__
 
 

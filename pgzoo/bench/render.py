@@ -12,6 +12,7 @@ import numpy as np
 from pgzoo import atomic, plotting
 from pgzoo.bench import stats
 from pgzoo.bench.board import Board, curve_key
+from pgzoo.names import md_row
 
 MD_FILE, JSON_FILE, PNG_FILE = "leaderboard.md", "leaderboard.json", "curves.png"
 
@@ -52,16 +53,15 @@ def _env_table(board: Board, env_id: str) -> list[str]:
     head = (f"## {env_id}\n\nBudget {board.suite.model.envs[env_id].steps:,} env steps; reward threshold "
             f"{_num(thr)}; random policy {_num(rnd)}.\n")
     lines = [head,
-             f"| algorithm | seeds | final IQM [95% CI] | mean ± std | {other} mean | AUC | "
-             "steps to threshold (median; seeds reaching) | wall s | env steps/s |",
+             md_row(["algorithm", "seeds", "final IQM [95% CI]", "mean ± std", f"{other} mean", "AUC",
+                     "steps to threshold (median; seeds reaching)", "wall s", "env steps/s"]),
              "|---|---:|---|---|---:|---:|---|---:|---:|"]
     for r in sorted(rows, key=lambda r: -r["final_iqm"]):
-        lines.append(
-            f"| {r['algorithm']} | {r['seeds']} | {_num(r['final_iqm'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}] "
-            f"| {_num(r['final_mean'])} ± {_num(r['final_std'])} | {_num(r[f'final_mean_{other}'])} "
-            f"| {_num(r['auc'])} | {_steps(r['steps_to_threshold_median'])}; "
-            f"{r['seeds_reaching_threshold']}/{r['seeds']} "
-            f"| {_num(r['wall_s'])} | {_num(r['env_steps_per_s'], 0)} |")
+        lines.append(md_row([
+            r["algorithm"], r["seeds"], f"{_num(r['final_iqm'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]",
+            f"{_num(r['final_mean'])} ± {_num(r['final_std'])}", _num(r[f"final_mean_{other}"]), _num(r["auc"]),
+            f"{_steps(r['steps_to_threshold_median'])}; {r['seeds_reaching_threshold']}/{r['seeds']}",
+            _num(r["wall_s"]), _num(r["env_steps_per_s"], 0)]))
     if not rows:
         lines.append("| (no finished runs yet) | | | | | | | | |")
     return lines
@@ -73,13 +73,14 @@ def _aggregate_table(board: Board) -> list[str]:
              "Final scores normalised per environment (random policy = 0, reward threshold = 1), IQM over all "
              f"(seed, environment) scores with a 95% stratified-bootstrap CI, and the probability that the "
              f"algorithm's score beats {ref}'s on an environment (P(X > Y), averaged over environments, with CI).\n",
-             f"| algorithm | environments | seeds | normalised IQM [95% CI] | P(improvement over {ref}) [95% CI] |",
+             md_row(["algorithm", "environments", "seeds", "normalised IQM [95% CI]",
+                     f"P(improvement over {ref}) [95% CI]"]),
              "|---|---|---:|---|---|"]
     for r in sorted(board.aggregate, key=lambda r: -r["normalised_iqm"]):
         poi = ("—" if r["prob_improvement"] is None else
                f"{r['prob_improvement']:.2f} [{r['poi_ci_low']:.2f}, {r['poi_ci_high']:.2f}]")
-        lines.append(f"| {r['algorithm']} | {len(r['envs'])} | {r['seeds']} | {r['normalised_iqm']:.2f} "
-                     f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {poi} |")
+        lines.append(md_row([r["algorithm"], len(r["envs"]), r["seeds"],
+                             f"{r['normalised_iqm']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]", poi]))
     if not board.aggregate:
         lines.append("| (nothing to aggregate yet) | | | | |")
     return lines

@@ -22,6 +22,7 @@ from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.bench.render import write_leaderboard
 from pgzoo.bench.results import RESULTS_FILE, append_line, failed_record, read_results
 from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
+from pgzoo.errors import EnvError
 from pgzoo.userfiles import writable_folder
 
 DEFAULT_SUITE = "quick"
@@ -37,6 +38,8 @@ class BenchReport:
     already_done: int
     finished: int = 0
     failed: list[str] = field(default_factory=list)
+    random_failed: list[str] = field(default_factory=list)
+    """Environments whose random-policy score could not be measured (the environment failed)."""
     skipped: list[str] = field(default_factory=list)
     wall_s: float = 0.0
     leaderboard: str = ""
@@ -68,11 +71,19 @@ def default_suite_folder(out: str | Path = DEFAULT_OUT) -> Path:
     return folder
 
 
-def _measure_random_scores(suite: Suite, results_path: Path) -> None:
+def _measure_random_scores(suite: Suite, results_path: Path) -> list[str]:
+    """Score the random policy on every environment that has no score yet; what failed (an
+    environment that misbehaved fails its own score alone, and the next bench measures it again)."""
     have = read_results(results_path).random_scores()
+    failed = []
     for env_id in suite.model.envs:
         if env_id not in have:
-            append_line(results_path, random_policy_record(env_id))
+            try:
+                append_line(results_path, random_policy_record(env_id))
+            except EnvError as e:
+                failed.append(f"random policy on {env_id}: {e}")
+                _say(f"no random-policy score for {env_id} (measured again by the next bench): {e}")
+    return failed
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -131,7 +142,7 @@ def _run_suite(suite_dir: str | Path, seeds: int | None, workers: int | None, ex
     _say(f"suite {suite.model.name}: {_count(len(grid.runs), 'run')} ({_count(len(grid.algorithms), 'algorithm')} x "
          f"{_count(len(suite.model.envs), 'env')} x {_count(n_seeds, 'seed')}), {report.already_done} already in "
          f"{results_path}, {len(todo)} to do on the {executor} executor{how}")
-    _measure_random_scores(suite, results_path)
+    report.random_failed = _measure_random_scores(suite, results_path)
     start = time.perf_counter()
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     bar = GridProgress(len(grid.runs), report.already_done, enabled=progress)

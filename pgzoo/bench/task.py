@@ -7,13 +7,14 @@ import importlib.metadata as md
 import json
 import os
 import platform
-import re
 import signal
 import time
 from dataclasses import asdict
 from typing import Any
 
 import torch
+
+from pgzoo.names import run_name, safe_name
 
 CRASH_ONCE_ENV = "PGZOO_BENCH_CRASH_ONCE"
 """Test hook: a directory; the first attempt of each run creates a marker there and SIGKILLs its
@@ -31,7 +32,7 @@ def _crash_once(run_id: str) -> None:
     folder = os.environ.get(CRASH_ONCE_ENV)
     if not folder:
         return
-    marker = os.path.join(folder, re.sub(r"[^A-Za-z0-9_.-]", "_", run_id) + ".crashed")
+    marker = os.path.join(folder, safe_name(run_id) + ".crashed")
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
@@ -64,7 +65,7 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     from pgzoo.bench.suite import RunSpec
     from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import get_registry
-    from pgzoo.tblog import TensorBoardLogger, TrainLogger, run_name
+    from pgzoo.tblog import TensorBoardLogger, TrainLogger
 
     run = RunSpec(**spec)
     _crash_once(f"{run.algorithm}-{run.env}-{run.seed}-{run.config_hash}")
@@ -72,7 +73,7 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
     registry = get_registry()
     schedule = EvalSchedule(run.every, run.episodes)
     start = time.perf_counter()
-    logger = (TensorBoardLogger(run.tensorboard, run_name(run.algorithm, run.env, run.seed).replace("/", "_"),
+    logger = (TensorBoardLogger(run.tensorboard, run_name(run.algorithm, run.env, run.seed),
                                 config={"algorithm": run.algorithm, "env_id": run.env, "seed": run.seed,
                                         "config": run.config})
               if run.tensorboard else TrainLogger())

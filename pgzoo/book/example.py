@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pgzoo import atomic
 from pgzoo.config import build_config, load_toml
 from pgzoo.engine.batched_envs import EnvList
+from pgzoo.names import md_row
 
 OPTIMAL_P = 2 - math.sqrt(2)
 OPTIMAL_VALUE = -(6 + 4 * math.sqrt(2))
@@ -81,8 +82,8 @@ def reproduce_example(folder: str | Path) -> Path:
              f"p* = 2 − √2 ≈ {OPTIMAL_P:.4f}, J(p*) = −(6+4√2) ≈ {OPTIMAL_VALUE:.3f}; "
              + "; ".join(f"{k}: J ≈ {v:.1f}" for k, v in marks.items() if k.startswith("ε")) + ".", "",
              "| p | J(p) closed form | Monte Carlo | standard error | within 3 SE |", "|---|---|---|---|---|"]
-    lines += [f"| {r['p']:.4f} | {r['J closed form']:.3f} | {r['Monte Carlo']:.3f} | {r['standard error']:.3f} | "
-              f"{'yes' if r['within 3 SE'] else 'no'} |" for r in rows]
+    lines += [md_row([f"{r['p']:.4f}", f"{r['J closed form']:.3f}", f"{r['Monte Carlo']:.3f}",
+                      f"{r['standard error']:.3f}", "yes" if r["within 3 SE"] else "no"]) for r in rows]
     atomic.write_text(folder / "table.md", "\n".join(lines) + "\n")
     path = folder / "figure.png"
     _plot(suite, rows, path)

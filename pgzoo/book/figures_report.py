@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pgzoo import atomic
+from pgzoo.names import md_row
 
 if TYPE_CHECKING:
     from pgzoo.book.figure_suite import FigureSuite
@@ -55,10 +56,9 @@ def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[st
     """The rows as a Markdown table with a caption stating the runs, the cap and the mode."""
     keys = list(rows[0])
     fmt = {k: (lambda v: f"{v:.3f}") if k.startswith("p(") else (lambda v: f"{v:.2f}") for k in keys}
-    lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
+    lines = [md_row(keys), "|" + "|".join("---" for _ in keys) + "|"]
     for row in rows:
-        cells = [fmt[k](v) if isinstance(v, float) else str(v) for k, v in row.items()]
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append(md_row([fmt[k](v) if isinstance(v, float) else v for k, v in row.items()]))
     caption = (
         f"{suite.title}. {meta['runs']} independent runs (seeds 0–{meta['runs'] - 1}) × {meta['episodes']} "
         f"episodes per line, trained {meta['mode']}. \"reward a–b\": total reward per episode averaged over "

@@ -11,13 +11,14 @@ copies step their physics as one vector (:class:`VectorCartPole`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from pgzoo.engine.envs import NativeCartPole, make_env
+from pgzoo.engine.envs import NativeCartPole, make_env, non_finite_entry
+from pgzoo.errors import EnvError
 
 
 @dataclass
@@ -102,6 +103,51 @@ class VectorCartPole:
         self.copies.close()
 
 
+class CheckedBatch:
+    """An environment's own :class:`BatchedEnv` (its ``make_batch``), checked as
+    :class:`~pgzoo.engine.envs.CheckedEnv` checks a single environment: an exception of its code
+    and a non-finite observation or reward are an :class:`EnvError` naming the environment and
+    the step of the episode. (:class:`EnvList`'s copies are checked one by one already.)"""
+
+    def __init__(self, inner: BatchedEnv, env_id: str) -> None:
+        self.inner, self.env_id, self.num_envs = inner, env_id, inner.num_envs
+        self._t = np.zeros(inner.num_envs, dtype=np.int64)
+        """The step of each copy's episode."""
+
+    def _call(self, call: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except EnvError:
+            raise
+        except Exception as e:  # the environment's own code (which copy's step, the batch does not say)
+            raise EnvError.raised(self.env_id, f"its batch's {call}", e) from e
+
+    def _check(self, call: str, what: str, values: np.ndarray, steps: np.ndarray | None) -> None:
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            j = int(np.argwhere(~np.isfinite(values))[0][0])
+            raise EnvError(self.env_id, call, f"returned {what} with the non-finite entry "
+                                              f"{non_finite_entry(values[j])}; it must be finite",
+                           None if steps is None else int(steps[j]))
+
+    def reset(self, seeds: Sequence[int]) -> np.ndarray:
+        obs = self._call("reset()", lambda: self.inner.reset(seeds))
+        self._t[:] = 0
+        self._check("reset()", "an observation", np.asarray(obs), None)
+        return obs
+
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> BatchStep:
+        steps = self._t[idx] + 1
+        out = self._call("step()", lambda: self.inner.step(idx, actions))
+        self._check("step()", "a reward", np.asarray(out.reward), steps)
+        self._check("step()", "an observation", np.asarray(out.final_obs), steps)
+        self._check("reset()", "an observation", np.asarray(out.obs), None)
+        self._t[idx] = np.where(out.terminated | out.truncated, 0, steps)
+        return out
+
+    def close(self) -> None:
+        self._call("close()", self.inner.close)
+
+
 def make_batched_env(env_id: str, num_envs: int, max_episode_steps: int | None = None) -> BatchedEnv:
     """The environment's own vectorised :class:`BatchedEnv` if it has one, else an :class:`EnvList`."""
     probe = make_env(env_id, max_episode_steps)
@@ -111,7 +157,7 @@ def make_batched_env(env_id: str, num_envs: int, max_episode_steps: int | None =
     finally:
         probe.close()
     if make_batch is not None:
-        return make_batch(num_envs, limit)
+        return CheckedBatch(make_batch(num_envs, limit), env_id)
     copies = EnvList(env_id, num_envs, max_episode_steps)
     native = NativeCartPole.wrap(copies.envs)
     return copies if native is None else VectorCartPole(copies, native)

@@ -14,20 +14,26 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
-from pgzoo.errors import EnvContractError, UsageError
+from pgzoo.errors import EnvError, UsageError
 from pgzoo.registry import check_env_id
 
 
 def make_env(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` with plugins loaded, a one-line error for unknown ids, and every
     reset and step checked by :class:`CheckedEnv` (which replaces gymnasium's passive checker,
-    whose warnings would only precede its one-line error)."""
+    whose warnings would only precede its one-line error).
+
+    Raises :class:`UsageError` for an id gymnasium cannot make and :class:`EnvError` if the
+    environment's own constructor (or a wrapper of its registration) raises.
+    """
     check_env_id(env_id)
     kwargs.setdefault("disable_env_checker", True)
     try:
         return CheckedEnv(gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs), env_id)
     except gym.error.Error as e:
         raise UsageError(f"cannot make environment '{env_id}': {e}") from None
+    except Exception as e:  # the environment's own code
+        raise EnvError.raised(env_id, "its constructor", e) from e
 
 
 def _describe(value: Any) -> str:
@@ -37,16 +43,29 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text}" + (f" of shape {shape}" if shape else "")
 
 
+def non_finite_entry(values: Any) -> str | None:
+    """Where ``values`` (an array of floats) holds its first NaN or ±inf, as ``"nan at index
+    (0,)"``, or ``None`` if every entry is finite. The check is one ``np.isfinite(...).all()``."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "fc" or np.isfinite(arr).all():
+        return None
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    return f"{arr[where]} at index {where}"
+
+
 class CheckedEnv(gym.Wrapper):
-    """Checks every ``reset`` and ``step`` against gymnasium's API (≥ 0.26) and the spaces.
+    """Checks every ``reset`` and ``step`` against gymnasium's API (≥ 0.26), the spaces and
+    finiteness, and turns the environment's own exceptions into one line.
 
     ``reset`` must return ``(observation, info)`` and ``step`` the 5-tuple ``(observation,
     reward, terminated, truncated, info)``; an observation must have the observation space's
-    shape (a Discrete one: an integer in its range); the reward must be a finite scalar (a
-    NumPy scalar or a one-element array is turned into a Python float); ``terminated`` and
-    ``truncated`` must be scalar booleans. Anything else raises :class:`EnvContractError`, one
-    line naming the environment, the call and what is wrong. The checks cost a few
-    comparisons per step (no copies), so training speed does not change measurably.
+    shape (a Discrete one: an integer in its range) and finite entries; the reward must be a
+    finite scalar (a NumPy scalar or a one-element array is turned into a Python float);
+    ``terminated`` and ``truncated`` must be scalar booleans. Anything else, and any exception
+    the environment's ``reset``, ``step`` or ``close`` raises, is an :class:`EnvError`: one line
+    naming the environment, the call, the step of the episode and what is wrong. The checks cost
+    a few comparisons and one ``np.isfinite`` per step, no copies (measured by
+    ``benchmarks/env_check_overhead.py``).
     """
 
     def __init__(self, env: gym.Env, env_id: str) -> None:
@@ -57,60 +76,80 @@ class CheckedEnv(gym.Wrapper):
         self._obs_shape = space.shape
         self._episode_step = 0
 
-    def _fail(self, call: str, what: str) -> EnvContractError:
-        return EnvContractError(f"environment '{self.env_id}': {call} {what}")
+    def _fail(self, call: str, what: str, step: int | None = None) -> EnvError:
+        return EnvError(self.env_id, call, what, step)
 
-    def _check_obs(self, obs: Any, call: str) -> None:
+    def _check_obs(self, obs: Any, call: str, step: int | None) -> None:
         d = self._discrete
         if d is not None:
             if not (isinstance(obs, int | np.integer) or (isinstance(obs, np.ndarray) and obs.shape == ()
                                                           and obs.dtype.kind in "iu")) \
                     or not d.start <= int(obs) < d.start + d.n:
-                raise self._fail(call, f"returned the observation {_describe(obs)}, not in its observation space {d}")
-        elif np.shape(obs) != self._obs_shape:
+                raise self._fail(call, f"returned the observation {_describe(obs)}, not in its observation space {d}",
+                                 step)
+            return
+        if np.shape(obs) != self._obs_shape:
             raise self._fail(call, f"returned an observation of shape {np.shape(obs)}; its observation space "
-                                   f"{self.observation_space} has shape {self._obs_shape}")
+                                   f"{self.observation_space} has shape {self._obs_shape}", step)
+        if isinstance(obs, np.ndarray) and (obs.dtype.kind not in "fc" or np.isfinite(obs).all()):
+            return  # the common case: one np.isfinite over the array
+        bad = non_finite_entry(obs)
+        if bad:
+            raise self._fail(call, f"returned an observation with the non-finite entry {bad}; observations must "
+                                   "be finite", step)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
-        out = self.env.reset(seed=seed, options=options)
+        try:
+            out = self.env.reset(seed=seed, options=options)
+        except Exception as e:  # the environment's own code
+            raise EnvError.raised(self.env_id, "reset()", e) from e
         if type(out) is not tuple or len(out) != 2 or not isinstance(out[1], dict):
             raise self._fail("reset()", f"returned {_describe(out)}, not (observation, info) as gymnasium's API "
                                         f"(>= 0.26) has it; is it written for the old gym API?")
-        self._check_obs(out[0], "reset()")
+        self._check_obs(out[0], "reset()", None)
         self._episode_step = 0
         return out
 
     def step(self, action: Any) -> tuple[Any, SupportsFloat, bool, bool, dict]:
-        out = self.env.step(action)
         self._episode_step += 1
-        call = f"step() (step {self._episode_step} of an episode)"
+        step = self._episode_step
+        try:
+            out = self.env.step(action)
+        except Exception as e:  # the environment's own code
+            raise EnvError.raised(self.env_id, "step()", e, step) from e
         if type(out) is not tuple or len(out) != 5:
             n = f"a {len(out)}-tuple" if type(out) is tuple else _describe(out)
-            raise self._fail(call, f"returned {n}, not (observation, reward, terminated, truncated, info) as "
-                                   f"gymnasium's API (>= 0.26) has it; is it written for the old gym API?")
+            raise self._fail("step()", f"returned {n}, not (observation, reward, terminated, truncated, info) as "
+                                       f"gymnasium's API (>= 0.26) has it; is it written for the old gym API?", step)
         obs, reward, terminated, truncated, info = out
         if type(reward) is not float:
-            reward = self._scalar_reward(reward, call)
+            reward = self._scalar_reward(reward, step)
         if not math.isfinite(reward):
-            raise self._fail(call, f"returned the reward {reward}; a reward must be finite")
+            raise self._fail("step()", f"returned the reward {reward}; a reward must be finite", step)
         if type(terminated) is not bool:
-            terminated = self._flag(terminated, "terminated", call)
+            terminated = self._flag(terminated, "terminated", step)
         if type(truncated) is not bool:
-            truncated = self._flag(truncated, "truncated", call)
-        self._check_obs(obs, call)
+            truncated = self._flag(truncated, "truncated", step)
+        self._check_obs(obs, "step()", step)
         return obs, reward, terminated, truncated, info
 
-    def _scalar_reward(self, reward: Any, call: str) -> float:
+    def close(self) -> None:
+        try:
+            self.env.close()
+        except Exception as e:  # the environment's own code
+            raise EnvError.raised(self.env_id, "close()", e) from e
+
+    def _scalar_reward(self, reward: Any, step: int) -> float:
         if isinstance(reward, int | np.integer | np.floating) and not isinstance(reward, bool):
             return float(reward)
         if isinstance(reward, np.ndarray) and reward.size == 1 and reward.dtype.kind in "iuf":
             return float(reward.reshape(()))
-        raise self._fail(call, f"returned the reward {_describe(reward)}; a reward must be a finite scalar")
+        raise self._fail("step()", f"returned the reward {_describe(reward)}; a reward must be a finite scalar", step)
 
-    def _flag(self, value: Any, name: str, call: str) -> bool:
+    def _flag(self, value: Any, name: str, step: int) -> bool:
         if isinstance(value, np.bool_ | np.ndarray) and np.shape(value) == () and value.dtype == bool:
             return bool(value)
-        raise self._fail(call, f"returned {name} = {_describe(value)}; it must be a bool")
+        raise self._fail("step()", f"returned {name} = {_describe(value)}; it must be a bool", step)
 
 
 class EnvBatch:
@@ -241,6 +280,11 @@ class NativeCartPole:
             vec.state, vec.steps = self.state[:, idx], self.elapsed[idx]
         vec.prev_done[:] = False
         true_next, reward, terminated, truncated, _ = vec.step(actions)
+        if not np.isfinite(true_next).all():  # CartPole's physics never do this; a check per batch is ~1 µs
+            j = int(np.argwhere(~np.isfinite(true_next))[0][0])
+            i = j if idx is None else int(idx[j])
+            raise EnvError(self.envs[i].env_id, "step()", f"returned an observation with the non-finite entry "
+                           f"{non_finite_entry(true_next[j])}; observations must be finite", int(vec.steps[j]))
         true_next = np.ascontiguousarray(true_next)  # row-major, as stacked observations are (same matmuls)
         if idx is None:
             self.state, self.elapsed = vec.state, vec.steps

@@ -23,7 +23,7 @@ from pgzoo.engine.collector import Collector
 from pgzoo.engine.envs import EnvBatch
 from pgzoo.engine.evaluation import Scores, evaluate, summarize
 from pgzoo.engine.update import lr_factor, set_lr
-from pgzoo.errors import NonFiniteLossError, PgzooError, UsageError
+from pgzoo.errors import EnvError, NonFiniteLossError, PgzooError, UsageError
 from pgzoo.progress import progress_bar
 from pgzoo.rundir import save_model, write_json
 from pgzoo.sampling import ActionStream, draws_per_env
@@ -248,6 +248,12 @@ class Trainer:
                 if ckpt.pending:
                     ckpt.save(progress())
             ckpt.loop_done(progress())
+        except EnvError as e:  # the run's one-line failure; a run with a folder keeps a checkpoint to resume
+            if ckpt.out_dir is None:
+                raise
+            ckpt.save(progress())
+            raise e.keeping(f"checkpoint saved at env step {env_steps}: continue with pgzoo train --resume "
+                            f"{self.out_dir}") from e.__cause__
         finally:
             compile_report = compiled.detach(algo, compile_report)
             algo.check_rollouts = checking
