@@ -69,16 +69,25 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("Plugins that failed to load:")
         for e in data["errors"]:
             print(f"  {e['plugin']} ({e['dist']} {e['version']}): {e['stage']}: {e['error']}")
+    if data["errors"] and not data["algorithms"]:
+        print(f"pgzoo list: no algorithm loaded; {len(data['errors'])} plugin(s) failed to load (listed above)",
+              file=sys.stderr)
+        return 1
     return 0
 
 
-def _config_values(args: argparse.Namespace) -> dict[str, Any]:
-    from pgzoo.config import load_toml, parse_sets
+def _config_values(args: argparse.Namespace, cls: Any) -> dict[str, Any]:
+    """The settings of --config, --set and --steps/--episodes for algorithm ``cls``; an unknown
+    key is one line naming its file (or --set) and the settings it may have meant."""
+    from pgzoo.config import check_keys, load_toml, parse_sets
 
     values: dict[str, Any] = {}
     if args.config:
         values.update(load_toml(args.config))
-    values.update(parse_sets(args.set or []))
+        check_keys(cls.Config, values, f"--config {args.config}")
+    sets = parse_sets(args.set or [])
+    check_keys(cls.Config, sets, "--set")
+    values.update(sets)
     if args.steps is not None:
         values["total_steps"] = args.steps
     if args.episodes is not None:
@@ -123,7 +132,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         algorithm, env_id, seed = args.algorithm, args.env, 0 if args.seed is None else args.seed
         cls = _registry().algorithm(algorithm)
         check_env_id(env_id)
-        values = _config_values(args)
+        values = _config_values(args, cls)
         config = cls.make_config(env_id, values)
         check_seed(seed, "--seed")
         out = Path(args.out) if args.out else Path("runs") / run_name(algorithm, env_id, seed)
@@ -250,7 +259,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     cls = _registry().algorithm(args.algorithm)
     check_env_id(args.env)
-    overrides = _config_values(args)
+    overrides = _config_values(args, cls)
     config = cls.make_config(args.env, overrides)  # the fixed settings must validate on their own
     if config.total_episodes:
         raise UsageError("pgzoo tune needs a budget in env steps (--steps), not episodes")
@@ -262,7 +271,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                             args.objective, args.score)
     study_name = args.study or f"{args.algorithm}-{args.env}"
     out = Path(args.out) if args.out else Path(safe_name(f"tune-{study_name}"))
-    study = tune(settings, args.trials, args.storage, study_name, out, args.sampler_seed, progress=not args.quiet)
+    result = tune(settings, args.trials, args.storage, study_name, out, args.sampler_seed, progress=not args.quiet)
+    study = result.study
     complete = [t for t in study.trials if t.value is not None]
     if complete:
         best = study.best_trial
@@ -270,7 +280,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
               + ", ".join(f"{k}={v}" for k, v in best.params.items()) + f" -> {out / 'best.toml'}")
     else:
         print(f"no completed trial yet; report in {out / 'report.md'}")
-    return 0
+    if result.failed:
+        print(f"pgzoo tune: {len(result.failed)} trial(s) failed because the environment did; the first: "
+              f"{result.failed[0]}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -371,7 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--eval-every", type=int, metavar="STEPS",
                    help="evaluate every STEPS env steps (eval_episodes episodes, both policies; logged to TensorBoard)")
     s.add_argument("--force", action="store_true",
-                   help="write into --out even if it holds another algorithm's or environment's run")
+                   help="write into --out even if it holds a finished run, or another algorithm's or environment's "
+                        "run (replacing its files)")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("eval", help="evaluate a trained run")
@@ -454,7 +468,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    import pgzoo
+
+    if getattr(pgzoo, "__file__", None) is None:  # a folder named pgzoo without __init__.py, e.g. a clone's root
+        print(f"pgzoo: error: Python takes the folder {', '.join(pgzoo.__path__)} for the pgzoo package (a clone of "
+              "its repository?), so no plugin can import pgzoo: run pgzoo from another folder", file=sys.stderr)
+        return 2
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):  # a bare `pgzoo`: what it can do
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     try:
         code = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at interpreter exit

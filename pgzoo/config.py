@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
 from pathlib import Path
@@ -181,8 +182,23 @@ class MonteCarloConfig(AlgorithmConfig):
     )
 
 
-def format_validation_error(err: ValidationError, where: str) -> str:
-    """One line naming each bad field and what is wrong with it."""
+def unknown_key(key: str, known: list[str] | dict[str, Any]) -> str:
+    """``"unknown key"``, with the known keys ``key`` may have meant (``did you mean alpha_theta?``)."""
+    close = difflib.get_close_matches(key, list(known), n=3, cutoff=0.6)
+    return "unknown key" + (f" (did you mean {' or '.join(close)}?)" if close else "")
+
+
+def check_keys(model: type[BaseModel], values: dict[str, Any], where: str) -> None:
+    """A one-line :class:`UsageError` naming ``where`` (e.g. a config file) and every key of
+    ``values`` that ``model`` does not have, each with its close matches."""
+    bad = [f"{k}: {unknown_key(k, model.model_fields)}" for k in values if k not in model.model_fields]
+    if bad and model.model_config.get("extra") == "forbid":
+        raise UsageError(f"{where}: " + "; ".join(bad))
+
+
+def format_validation_error(err: ValidationError, where: str, model: type[BaseModel] | None = None) -> str:
+    """One line naming each bad field and what is wrong with it (an unknown key with the
+    ``model``'s fields it may have meant)."""
     parts = []
     for e in err.errors():
         field = ".".join(str(p) for p in e["loc"]) or "config"
@@ -191,7 +207,8 @@ def format_validation_error(err: ValidationError, where: str) -> str:
             parts.append(msg)
             continue
         if e["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = unknown_key(str(e["loc"][-1]), model.model_fields if model is not None and len(e["loc"]) == 1
+                              else [])
         elif "input" in e and e["type"] != "missing" and e["loc"]:  # not for the whole config
             msg = f"{msg} (got {e['input']!r})"
         parts.append(f"{field}: {msg}")
@@ -231,4 +248,4 @@ def build_config(model: type[BaseModel], values: dict[str, Any], where: str) -> 
     try:
         return model(**values)
     except ValidationError as e:
-        raise UsageError(format_validation_error(e, where)) from None
+        raise UsageError(format_validation_error(e, where, model)) from None

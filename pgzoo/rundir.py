@@ -105,7 +105,9 @@ def claim_run_dir(path: str | Path, algorithm: str, env_id: str, force: bool = F
 
     Creates it (a one-line :class:`UsageError` if it is a file, lies under one or is not
     writable) and, unless ``force``, refuses a folder holding another algorithm's or
-    environment's run, or files that are no run at all, rather than mixing two runs' files.
+    environment's run, files that are no run at all, or a finished run (its ``summary.json``)
+    of the same algorithm and environment, rather than mixing two runs' files or replacing
+    finished results.
     """
     p = Path(path)
     existing = p.is_dir() and any(p.iterdir())
@@ -118,14 +120,25 @@ def claim_run_dir(path: str | Path, algorithm: str, env_id: str, force: bool = F
     except (OSError, ValueError):
         owner = None
     if owner == (algorithm, env_id):
-        return p  # the same experiment again: its files are replaced
+        if not (p / "summary.json").exists():
+            return p  # the same experiment again, never finished: its files are replaced
+        try:
+            steps = f" ({json.loads((p / 'summary.json').read_text())['env_steps']} env steps)"
+        except (OSError, ValueError, KeyError, TypeError):
+            steps = ""
+        raise UsageError(f"{p} holds a finished run of '{algorithm}' on {env_id}{steps}; choose another --out, "
+                         "or pass --force to replace it")
     held = f"a run of '{owner[0]}' on {owner[1]}" if owner else "files that are not a pgzoo run"
     raise UsageError(f"{p} holds {held}; choose another --out, or pass --force to overwrite")
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:200] if text else type(err).__name__
+    """The first sentence of an exception's message (whole: never cut in the middle), or its type's name."""
+    lines = str(err).strip().splitlines()
+    if not lines:
+        return type(err).__name__
+    first, stop, _ = lines[0].partition(". ")
+    return first + "." if stop else lines[0]
 
 
 def read_metrics(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, list[float]]]:

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 
 from pgzoo import atomic
 from pgzoo.config import TUNE_KEY
-from pgzoo.errors import UsageError
+from pgzoo.errors import EnvError, UsageError
 from pgzoo.names import md_row
 from pgzoo.tblog import TrainLogger
 
@@ -234,6 +234,9 @@ def run_trial(trial: Any, settings: TuneSettings) -> float:
     except TrainingError as e:  # diverged: a bad trial, ranked by its last report
         trial.set_user_attr("error", str(e))
         raise optuna.TrialPruned(str(e)) from None
+    except EnvError as e:  # the environment failed: the trial fails (retried by no one), the others go on
+        trial.set_user_attr("error", str(e))
+        raise
     return curve_objective(result.curve, settings.curve_key, settings.objective)
 
 
@@ -255,20 +258,40 @@ def _fmt(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
+@dataclass
+class TuneResult:
+    """What :func:`tune` did: the study, and the trials of this call that failed because the
+    environment did (one line each; their studies' state is ``FAIL``)."""
+
+    study: Any
+    failed: list[str]
+
+
 def tune(settings: TuneSettings, trials: int, storage: str, study_name: str, out_dir: Path,
-         sampler_seed: int | None = None, progress: bool = True) -> Any:
+         sampler_seed: int | None = None, progress: bool = True) -> TuneResult:
     """Run trials until the study has ``trials`` finished (complete or pruned) ones, then write
-    ``best.toml``, ``report.md`` and ``importances.png`` into ``out_dir``; return the study.
+    ``best.toml``, ``report.md`` and ``importances.png`` into ``out_dir``.
 
     With a new study, the first trial is the algorithm's current settings for the environment
-    (its ``env_defaults`` and the fixed overrides), so the report compares against them.
+    (its ``env_defaults`` and the fixed overrides), so the report compares against them. An
+    existing study must have been run with the same settings (budget, fixed values, search
+    space, evaluation, objective), else a one-line :class:`UsageError` names it and what
+    differs: trials of two budgets are not compared against each other. A trial whose
+    environment fails (:class:`~pgzoo.errors.EnvError`) fails alone; the others go on.
     """
     optuna = _optuna()
     budget = _budget(settings)
     study = open_study(storage, study_name, sampler_seed, n_startup=max(5, trials // 3),
                        warmup_steps=budget // 3)
-    study.set_user_attr("settings", _settings_json(settings))
+    current = json.loads(json.dumps(_settings_json(settings)))
+    saved = study.user_attrs.get("settings")
+    if saved is not None and saved != current:
+        raise UsageError(f"study {study_name!r} in {_redact(storage)} was run with other settings "
+                         f"({_differences(saved, current)}), and its trials cannot be compared with these: name a new "
+                         "study with --study NAME (or repeat its settings to continue it)")
+    study.set_user_attr("settings", current)
     done = _finished(study)
+    failed: list[str] = []
     if not study.trials:
         current = _current_values(settings)
         if current:
@@ -278,15 +301,36 @@ def tune(settings: TuneSettings, trials: int, storage: str, study_name: str, out
              f"searching {', '.join(f'{p.name} {p.describe()}' for p in settings.space.values())}")
 
         def report(study: Any, t: Any) -> None:
-            if progress:
+            if t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs:
+                failed.append(f"trial {t.number} (seed {t.user_attrs.get('seed', '-')}): {t.user_attrs['error']}")
+                _say(f"[{_finished(study)}/{trials}] {failed[-1]}")
+            elif progress:
                 _say(f"[{_finished(study)}/{trials}] " + _trial_line(t))
 
-        study.optimize(lambda trial: run_trial(trial, settings), n_trials=trials - done,
-                       callbacks=[optuna.study.MaxTrialsCallback(
-                           trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)),
-                           report], gc_after_trial=False)
+        optuna.logging.set_verbosity(optuna.logging.ERROR)  # Optuna logs a failed trial's traceback: said above
+        try:
+            study.optimize(lambda trial: run_trial(trial, settings), n_trials=trials - done, catch=(EnvError,),
+                           callbacks=[optuna.study.MaxTrialsCallback(
+                               trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)),
+                               report], gc_after_trial=False)
+        finally:
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
     write_outputs(study, settings, storage, out_dir)
-    return study
+    return TuneResult(study, failed)
+
+
+def _differences(saved: dict[str, Any], current: dict[str, Any]) -> str:
+    """What differs between a study's saved settings and these, e.g. ``overrides.total_steps 2000 there, 1000
+    here``."""
+    def flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        return out
+
+    a, b = flat(saved), flat(current)
+    return "; ".join(f"{k} {json.dumps(a.get(k, 'unset'))} there, {json.dumps(b.get(k, 'unset'))} here"
+                     for k in sorted(a.keys() | b.keys()) if a.get(k, "unset") != b.get(k, "unset"))
 
 
 def _budget(settings: TuneSettings) -> int:

@@ -197,7 +197,7 @@ def load_suite(suite_dir: str | Path) -> Suite:
     try:
         model = SuiteModel(**data)
     except ValidationError as e:
-        raise UsageError(format_validation_error(e, str(path))) from None
+        raise UsageError(format_validation_error(e, str(path), SuiteModel)) from None
     suite = Suite(path, model)
     for name, entry in model.algorithms.items():
         if entry.config:
