@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm import tqdm
+
 from pgzoo.bench.lifeline import Reaper, die_with_parent
 from pgzoo.bench.population import run_item
 from pgzoo.bench.suite import RunSpec
@@ -60,6 +62,10 @@ def _outcomes(item: list[RunSpec], records: list[dict[str, Any]]) -> Iterator[Ou
 
 def _init_local_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops the workers itself
+    # tqdm's default lock is a multiprocessing semaphore, registered with the bench's resource
+    # tracker: a worker terminated on Ctrl-C would leave it to a "leaked semaphore" warning.
+    # Workers show no progress bar: a thread lock does.
+    tqdm.set_lock(threading.RLock())
     die_with_parent(parent_pid)  # ... and a SIGKILLed bench takes them with it
     os.environ[QUIET_PLUGINS_ENV] = "1"  # the bench has already warned about broken plugins
     limit_threads()
