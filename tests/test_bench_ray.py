@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,18 +39,39 @@ def _ray_bin() -> str:
 
 
 @pytest.fixture(scope="module")
-def ray_address():
+def ray_address(tmp_path_factory):
+    """A Ray head of this test's own (its own port and temp dir), stopped by stopping it: never
+    `ray stop`, which would stop every Ray cluster of the user on this machine."""
     port = _free_port()
-    start = [_ray_bin(), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-             "--include-dashboard=false", "--disable-usage-stats"]
-    proc = subprocess.run(start, capture_output=True, text=True, timeout=180)
-    if proc.returncode != 0:
-        subprocess.run([_ray_bin(), "stop", "--force"], capture_output=True, timeout=120)
-        pytest.fail(f"ray start failed: {proc.stderr[-2000:]}")
+    temp_dir = tmp_path_factory.mktemp("ray")
+    log = open(temp_dir / "ray-start.log", "w")  # noqa: SIM115 (open while the head runs)
+    # --block: the command runs until it gets SIGTERM, then stops the processes it started
+    start = [_ray_bin(), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}",
+             "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp_dir}"]
+    head = subprocess.Popen(start, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
+        deadline = time.monotonic() + 180
+        while not _accepts(port):
+            if head.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"ray start failed: {(temp_dir / 'ray-start.log').read_text()[-2000:]}")
+            time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([_ray_bin(), "stop", "--force"], capture_output=True, timeout=120)
+        head.terminate()
+        try:
+            head.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)  # its own session: this head's processes only
+            head.wait()
+        log.close()
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def _bench(folder: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
