@@ -203,6 +203,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise UsageError(f"--episodes must be at least 1 (got {args.episodes})")
+    if args.video:
+        from pgzoo.video import check_output
+
+        check_output(args.video)
     meta, state = load_run(args.run_dir)
     cls = _registry().algorithm(meta["algorithm"])
     algo = cls(cls.make_config(overrides=meta["config"]))
@@ -214,6 +218,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     load_agent_state(agent, state["agent"], Path(args.run_dir) / "model.pt",
                      f"'{meta['algorithm']}' on {meta['env_id']}")
     seeds = derive_seeds(meta["seed"], cfg.num_envs, args.episodes).eval_envs
+    if args.video:  # the rendering contract, before anything runs
+        from pgzoo.video import check_renderable
+
+        check_renderable(meta["env_id"], cfg.max_episode_steps, seeds[0])
     torch.manual_seed(args.seed)  # the stochastic policy's actions: the same command, the same numbers
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
                        cfg.eval_steps if spec.continuing else None, cfg.eval_max_steps, cfg.scale_images)
@@ -221,10 +229,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from pgzoo.video import record_video
 
         torch.manual_seed(args.seed)
-        record_video(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps, args.video,
-                     continuing_steps=cfg.eval_steps if spec.continuing else None, step_cap=cfg.eval_max_steps,
-                     scale_images=cfg.scale_images)
-        print(f"pgzoo eval: wrote {len(seeds)} episodes to {args.video}", file=sys.stderr)
+        _, frames = record_video(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
+                                 args.video, continuing_steps=cfg.eval_steps if spec.continuing else None,
+                                 step_cap=cfg.eval_max_steps, scale_images=cfg.scale_images)
+        print(f"pgzoo eval: wrote {len(seeds)} episodes ({frames} frames) to {args.video}", file=sys.stderr)
     mean, std = summarize(returns)
     mode = "greedy" if args.deterministic else f"stochastic (--seed {args.seed})"
     if args.json:
@@ -396,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the stochastic policy's action sampling (default 0); the environments' seeds "
                         "come from the run's seed")
     s.add_argument("--json", action="store_true", help="print one JSON object")
-    s.add_argument("--video", metavar="OUT.mp4", help="also record the evaluation episodes to one MP4 file")
+    s.add_argument("--video", metavar="OUT.mp4",
+                   help="also record the evaluation episodes to one video file: .mp4 (H.264) or .gif")
     s.set_defaults(func=cmd_eval)
 
     s = sub.add_parser("plot", help="draw the training curves of pgzoo train runs (from their metrics.csv)")
