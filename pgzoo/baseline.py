@@ -31,6 +31,12 @@ class Baseline:
     def __init__(self, hyperparams: dict[str, Any] | None = None) -> None:
         self.hyperparams = dict(hyperparams or {})
 
+    def check(self, env_id: str) -> None:
+        """Raise a one-line :class:`~pgzoo.errors.UsageError` if this baseline, with its
+        hyperparameters, cannot train on ``env_id`` (its spaces, a setting its library rejects):
+        a suite calls it for every baseline entry and environment before anything trains. The
+        default checks nothing."""
+
     def run(self, env_id: str, seed: int, total_steps: int, schedule: EvalSchedule,
             progress: bool = False) -> TrainResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -194,7 +194,11 @@ def test_train_does_not_overwrite_another_algorithms_run_without_force(runs, tmp
     code, _, err = _cli(capsys, *TRAIN, "--out", str(other), "--force")
     assert code == 0, err
     assert json.loads((other / "config.json").read_text())["algorithm"] == "reinforce"
-    code, _, err = _cli(capsys, *TRAIN, "--out", str(other))  # the same experiment again is fine
+    # the same experiment again, finished: refused too (issue 19), replaced with --force
+    _refused(capsys, *TRAIN, "--out", str(other), needle=f"{other} holds a finished run of 'reinforce' on "
+                                                          "CartPole-v1 (20 env steps); choose another --out, or pass "
+                                                          "--force to replace it")
+    code, _, err = _cli(capsys, *TRAIN, "--out", str(other), "--force")
     assert code == 0, err
 
 

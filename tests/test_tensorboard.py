@@ -66,8 +66,9 @@ def test_train_cli_logs_episodes_evaluations_and_losses(tmp_path) -> None:
                   "--eval-every", "400", "--set", "eval_episodes=2", "--out", str(out), "--quiet",
                   "--tensorboard", str(tmp_path / "tb"))
     assert res.returncode == 0, res.stderr
-    assert [p.name for p in (tmp_path / "tb").iterdir()] == ["my-run"]  # named like the run directory
-    got = scalars(tmp_path / "tb" / "my-run")
+    # named like the run directory, after the algorithm (issue 19: two algorithms' runs never share one)
+    assert [p.name for p in (tmp_path / "tb").iterdir()] == ["actor-critic-my-run"]
+    got = scalars(tmp_path / "tb" / "actor-critic-my-run")
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert got["rollout/episode_return"] == [(int(r["env_steps"]), float(r["return"])) for r in rows]
     assert got["rollout/episode_length"] == [(int(r["env_steps"]), float(r["length"])) for r in rows]

@@ -24,7 +24,7 @@ from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.engine.evaluation import evaluate
 from pgzoo.engine.population import train_population
 from pgzoo.engine.trainer import Trainer, train
-from pgzoo.errors import EnvContractError
+from pgzoo.errors import EnvError
 from pgzoo.registry import get_algorithm
 from pgzoo.sampling import inverse_cdf, sample_with
 from pgzoo.spaces import encode_obs, to_env_actions
@@ -192,7 +192,7 @@ def test_every_action_sent_is_in_the_action_space(tmp_path_factory, space: gym.S
 
 def test_old_gym_api_is_one_line_naming_the_env(tmp_path) -> None:
     env_id = register(OldGymEnv)
-    with pytest.raises(EnvContractError) as e:
+    with pytest.raises(EnvError) as e:
         train("reinforce", env_id, overrides=quick())
     assert str(e.value).startswith(f"environment '{env_id}': reset() returned ndarray array([0. , 0.5]")
     assert "old gym API" in str(e.value) and "\n" not in str(e.value)
@@ -204,7 +204,7 @@ def test_four_tuple_step_is_refused() -> None:
             return super().step(action)[:4]
 
     env_id = register(FourTuple)
-    with pytest.raises(EnvContractError, match=r"step\(\) \(step 1 of an episode\) returned a 4-tuple, not "
+    with pytest.raises(EnvError, match=r"step\(\) \(step 1 of an episode\) returned a 4-tuple, not "
                                                r"\(observation, reward, terminated, truncated, info\)"):
         train("reinforce", env_id, overrides=quick())
 
@@ -227,21 +227,21 @@ def test_numpy_and_one_element_rewards_are_floats(reward: object) -> None:
 ])
 def test_bad_rewards_are_one_line_naming_env_and_step(reward: object, what: str) -> None:
     env_id = register(reward=reward)
-    with pytest.raises(EnvContractError) as e:
+    with pytest.raises(EnvError) as e:
         train("actor-critic", env_id, overrides=quick())
     assert str(e.value) == f"environment '{env_id}': step() (step 1 of an episode) {what}"
 
 
 def test_observation_of_another_shape_is_refused() -> None:
     env_id = register(obs=np.zeros(3, dtype=np.float32))
-    with pytest.raises(EnvContractError, match=r"reset\(\) returned an observation of shape \(3,\); its observation "
+    with pytest.raises(EnvError, match=r"reset\(\) returned an observation of shape \(3,\); its observation "
                                                r"space Box\(-1.0, 1.0, \(2,\), float32\) has shape \(2,\)"):
         train("actor-critic", env_id, overrides=quick())
 
 
 def test_a_population_checks_its_environments_too() -> None:
     env_id = register(reward=np.array([1.0, 2.0]))
-    with pytest.raises(EnvContractError, match="a reward must be a finite scalar"):
+    with pytest.raises(EnvError, match="a reward must be a finite scalar"):
         train_population("reinforce", env_id, seeds=[0, 1], overrides=quick())
 
 

@@ -40,11 +40,16 @@ def _resolve(
     hp = suite.hyperparams(name, env_id)
     protocol = suite.protocol(env_id)
     plugin = suite.plugin(name)
+    key = f"algorithms.{name}.envs.{env_id}" if suite.model.algorithms[name].envs.get(env_id) else f"algorithms.{name}"
     if kind == "baseline":
-        config = {**registry.baselines[plugin].env_defaults.get(env_id, {}), **hp}
+        baseline = registry.baselines[plugin]
+        try:
+            baseline(hp).check(env_id)
+        except UsageError as e:
+            raise suite.error(key, str(e)) from None
+        config = {**baseline.env_defaults.get(env_id, {}), **hp}
         return config, config
     cls = registry.algorithms[plugin]
-    key = f"algorithms.{name}.envs.{env_id}" if suite.model.algorithms[name].envs.get(env_id) else f"algorithms.{name}"
     budget = {"total_steps": suite.model.envs[env_id].steps, "total_episodes": None,
               "eval_episodes": protocol.episodes}
     try:

@@ -10,6 +10,7 @@ import numpy as np
 from pgzoo.config import DEFAULT_EVAL_STEP_CAP, AlgorithmConfig
 from pgzoo.engine.envs import make_env
 from pgzoo.engine.evaluation import play
+from pgzoo.engine.normalization import evaluation_env
 from pgzoo.seeding import derive_seeds
 from pgzoo.spaces import EnvSpec
 
@@ -31,7 +32,7 @@ def random_policy_record(env_id: str, episodes: int = RANDOM_EPISODES, seed: int
     :data:`CONTINUING_RUNS` runs is ``continuing_steps`` steps, scored by the average reward per
     step, as the trainer scores it.
     """
-    env = make_env(env_id)
+    env = evaluation_env(make_env(env_id), None, observations_matter=False)  # raw rewards
     continuing = EnvSpec.from_env(env, env_id).continuing
     if continuing:  # each "episode" is continuing_steps long: fewer of them are as precise
         episodes = min(episodes, CONTINUING_RUNS)

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from pgzoo import atomic
+from pgzoo.engine.normalization import env_state, frozen, load_env_state, normalizers
 from pgzoo.errors import Interrupted, UsageError
 from pgzoo.rundir import METRIC_FIELDS, MetricsWriter, RunMeta, _first_line, load_agent_state, load_model, save_model
 from pgzoo.userfiles import read_user_json
@@ -215,6 +216,8 @@ class Checkpointer:
             version, internal, gauss = meta["python_rng"]
             random.setstate((version, tuple(internal), gauss))
             trainer.logger.load_state_dict(meta["logger"])
+            for i, env in enumerate(envs.envs if "env_stats" in ck else ()):  # normalising wrappers' statistics
+                load_env_state(env, ck["env_stats"][str(i)])
         except (RuntimeError, ValueError, KeyError, TypeError) as e:
             raise UsageError(f"{path}: does not fit {what} as config.json describes it ({_first_line(e)})") from None
         trainer.curve = list(meta["curve"])
@@ -231,6 +234,10 @@ class Checkpointer:
             raise UsageError(f"{self.path}: holds {len(records)} environments, the run has {envs.num_envs}")
 
         def fresh(i: int, env: Any) -> Any:
+            with frozen(env):  # the statistics saved count this reset's observation already (if it was one)
+                return reset(i, env)
+
+        def reset(i: int, env: Any) -> Any:
             rec = records[i]
             if rec is not None and "seed" in rec:
                 return env.reset(seed=rec["seed"])[0]
@@ -255,7 +262,7 @@ class Checkpointer:
             self.due = (progress.env_steps // self.every + 1) * self.every
         if self.out_dir is None or self._bound is None:
             return
-        trainer, agent, optimizer, stream, generator, _ = self._bound
+        trainer, agent, optimizer, stream, generator, envs = self._bound
         meta = {
             "run": {"algorithm": trainer.algo.name, "env_id": trainer.env_id, "seed": trainer.seed,
                     "config": trainer.cfg.model_dump(mode="json")},
@@ -275,7 +282,9 @@ class Checkpointer:
             "update_generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
             "meta": json.dumps(meta),
         }
-        save_model(self.out_dir / "model.pt", {"agent": state["agent"], "optimizer": state["optimizer"]})
+        if any(normalizers(env) for env in envs.envs):
+            state["env_stats"] = {str(i): env_state(env) for i, env in enumerate(envs.envs)}
+        save_model(self.out_dir / "model.pt", trainer.model_state(agent, optimizer))
         save_model(self.path, state)
         self._saved_at = progress.env_steps
         if self.signal is not None:

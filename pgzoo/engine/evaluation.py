@@ -19,6 +19,8 @@ import torch
 
 from pgzoo.config import DEFAULT_EVAL_STEP_CAP
 from pgzoo.engine.envs import make_env
+from pgzoo.engine.normalization import Statistics, evaluation_env
+from pgzoo.errors import UsageError
 from pgzoo.policies import Policy
 from pgzoo.spaces import encode_obs, to_env_actions
 
@@ -70,11 +72,16 @@ def evaluate(
     step_cap: int = DEFAULT_EVAL_STEP_CAP,
     scale_images: bool = True,
     env_factory: Callable[[], gym.Env] | None = None,
+    statistics: Statistics | None = None,
 ) -> Scores:
     """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``).
 
     ``env_factory`` (e.g. an environment wrapped in a video recorder) replaces
     ``make_env(env_id, max_episode_steps)``; the environment is closed at the end either way.
+    ``statistics``: the training environments' observation statistics
+    (:func:`pgzoo.engine.normalization.training_statistics`), used frozen by an environment that
+    normalises its observations (required for one); rewards are scored raw
+    (:func:`~pgzoo.engine.normalization.evaluation_env`).
 
     For a continuing task, pass ``continuing_steps``: each seed then scores the average reward
     per step over that many steps. Episodes are cut after ``step_cap`` steps (see :func:`play`).
@@ -82,6 +89,11 @@ def evaluate(
     """
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         env = env_factory() if env_factory else make_env(env_id, max_episode_steps)
+        try:
+            env = evaluation_env(env, statistics)
+        except UsageError:
+            env.close()
+            raise
         dtype = next(policy.parameters()).dtype
         obs_space, act_space = env.observation_space, env.action_space
 

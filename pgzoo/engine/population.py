@@ -71,6 +71,7 @@ from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import STEP_FIELDS, Collector
 from pgzoo.engine.compiled import warn
 from pgzoo.engine.envs import make_env
+from pgzoo.engine.normalization import normalizers
 from pgzoo.engine.policy_table import PolicyTable, table_applies
 from pgzoo.engine.population_compiled import COMPILED_STEPS, CompiledAct, CompiledPopulationStep, element_rates
 from pgzoo.engine.population_compiled import supports as supports_compiled
@@ -132,12 +133,16 @@ def lockstep_blocker(algo: Algorithm, on_eval: EvalHook | None = None) -> str | 
 
 def env_blocker(env_id: str, max_episode_steps: int | None = None) -> str | None:
     """Why runs on ``env_id`` cannot be trained as a population, or ``None`` if they can: a
-    continuing task (no episodes) is trained by :class:`pgzoo.Trainer` only."""
+    continuing task (no episodes), and an environment with normalising wrappers (whose training
+    statistics evaluation uses), are trained by :class:`pgzoo.Trainer` only."""
     probe = make_env(env_id, max_episode_steps)
     try:
         continuing = EnvSpec.from_env(probe, env_id).continuing
+        stateful = [type(w).__name__ for w in normalizers(probe)]
     finally:
         probe.close()
+    if stateful:  # the trainer carries them into evaluation (pgzoo.engine.normalization); a population does not
+        return f"{env_id} keeps running statistics ({', '.join(stateful)}), which evaluation uses as trained"
     return f"{env_id} is a continuing task; population training is for episodic ones" if continuing else None
 
 

@@ -22,6 +22,7 @@ from pgzoo.engine.checkpoint import Checkpointer, Progress
 from pgzoo.engine.collector import Collector
 from pgzoo.engine.envs import EnvBatch
 from pgzoo.engine.evaluation import Scores, evaluate, summarize
+from pgzoo.engine.normalization import to_tensors, training_statistics
 from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.errors import EnvError, NonFiniteLossError, PgzooError, UsageError
 from pgzoo.progress import progress_bar
@@ -86,12 +87,14 @@ class Trainer:
         self.continuing = False
         self.eval_capped = 0
         """Evaluation episodes (at every point and at the end) cut by ``eval_max_steps``."""
+        self.train_envs: list[Any] = []
 
     def _evaluate(self, policy: torch.nn.Module, seeds: tuple[int, ...], deterministic: bool) -> Scores:
-        """Episode returns, or for a continuing task average rewards per step over ``eval_steps``."""
+        """Episode returns, or for a continuing task average rewards per step over ``eval_steps``
+        (with the training environments' observation statistics, frozen)."""
         scores = evaluate(policy, self.env_id, seeds, deterministic, self.cfg.max_episode_steps,
                           self.cfg.eval_steps if self.continuing else None, self.cfg.eval_max_steps,
-                          self.cfg.scale_images)
+                          self.cfg.scale_images, statistics=training_statistics(self.train_envs))
         self.eval_capped += scores.capped
         return scores
 
@@ -102,9 +105,18 @@ class Trainer:
                            "return_mean_deterministic": summarize(greedy)[0]})
         self.logger.on_eval(self.curve[-1])
 
+    def model_state(self, agent: Agent, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """What ``model.pt`` holds: the agent's and the optimiser's state and, for an environment
+        that normalises its observations, the training statistics ``pgzoo eval`` evaluates with."""
+        state = {"agent": agent.state_dict(), "optimizer": optimizer.state_dict()}
+        statistics = training_statistics(self.train_envs)
+        if statistics:
+            state["obs_norm"] = to_tensors(statistics)
+        return state
+
     def _save(self, agent: Agent, optimizer: torch.optim.Optimizer) -> None:
         if self.out_dir:
-            save_model(self.out_dir / "model.pt", {"agent": agent.state_dict(), "optimizer": optimizer.state_dict()})
+            save_model(self.out_dir / "model.pt", self.model_state(agent, optimizer))
 
     def run(self) -> TrainResult:
         cfg, algo = self.cfg, self.algo
@@ -113,6 +125,7 @@ class Trainer:
         ckpt = self.checkpoints or Checkpointer()
         seed_everything(seeds.torch)
         envs = EnvBatch(self.env_id, cfg.num_envs, cfg.max_episode_steps)
+        self.train_envs = envs.envs  # their observation statistics are evaluation's
         spec = EnvSpec.from_env(envs.envs[0], self.env_id)
         self.continuing = spec.continuing
         if self.continuing and cfg.total_episodes:

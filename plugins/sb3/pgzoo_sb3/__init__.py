@@ -17,8 +17,14 @@ Hyperparameters use rl-baselines3-zoo's vocabulary: SB3's constructor arguments,
   (episodes of the final evaluation, default 10) and ``eval_max_steps`` (evaluation episodes
   are cut after that many steps and counted, as pgzoo's own evaluation does; default 10,000).
 
-SB3 acts in ``Discrete(n)`` with actions 0 … n−1: for a ``Discrete(n, start=k)`` space the
-environment is wrapped so that it receives k … k+n−1.
+SB3 acts in ``Discrete(n)`` with actions 0 … n−1 and one-hot-encodes ``Discrete(n)``
+observations 0 … n−1: for a ``Discrete(n, start=k)`` space the environment is wrapped so that
+it receives actions k … k+n−1, and observations k … k+n−1 reach SB3 as 0 … n−1; a scalar
+``Box`` observation (shape ``()``) reaches it as a vector of one. Those are all the spaces
+pgzoo's own algorithms accept, except ``Box`` actions with an infinite bound, which SB3 does
+not take (it clips every action to the bounds): :func:`spaces_refusal` says so, and
+:meth:`SB3Baseline.check` refuses such an environment (or hyperparameters SB3 rejects) in one
+line before a suite trains anything.
 
 The module imports Stable-Baselines3 only when a baseline runs, so listing plugins stays fast.
 """
@@ -43,6 +49,7 @@ from pgzoo.baseline import Baseline
 from pgzoo.config import DEFAULT_EVAL_STEP_CAP
 from pgzoo.engine.envs import make_env
 from pgzoo.engine.evaluation import Scores, play, summarize
+from pgzoo.engine.normalization import Statistics, evaluation_env, training_statistics
 from pgzoo.engine.trainer import EvalSchedule, TrainResult
 from pgzoo.errors import UsageError
 from pgzoo.registry import check_env_id
@@ -105,11 +112,57 @@ class _StartAtZero(gym.ActionWrapper):
         return np.int64(int(action) + self.shift)
 
 
+class _ObsStartAtZero(gym.ObservationWrapper):
+    """``Discrete(n, start=k)`` observations seen as ``Discrete(n)``: observation s reaches SB3 as s − k."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.shift = int(env.observation_space.start)
+        self.observation_space = gym.spaces.Discrete(int(env.observation_space.n))
+
+    def observation(self, observation: Any) -> np.int64:
+        return np.int64(int(observation) - self.shift)
+
+
+class _ScalarObsAsVector(gym.ObservationWrapper):
+    """A ``Box`` observation of shape ``()`` seen as one of shape ``(1,)`` (SB3's MLP wants a vector)."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        space = env.observation_space
+        self.observation_space = gym.spaces.Box(space.low.reshape(1), space.high.reshape(1), (1,), space.dtype)
+
+    def observation(self, observation: Any) -> np.ndarray:
+        return np.reshape(np.asarray(observation, dtype=self.observation_space.dtype), (1,))
+
+
+def spaces_refusal(observation_space: gym.Space, action_space: gym.Space) -> str | None:
+    """Why SB3's on-policy algorithms cannot train on these spaces (after this plugin's shifts of
+    ``Discrete`` starts and its vector of a scalar ``Box`` observation), or ``None`` if they can."""
+    obs_ok = (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+    if not isinstance(observation_space, obs_ok):
+        return f"its observation space {observation_space} is not one SB3's MlpPolicy takes (Box, Discrete, " \
+               "MultiDiscrete or MultiBinary)"
+    if isinstance(action_space, gym.spaces.Box):
+        if not (np.isfinite(action_space.low).all() and np.isfinite(action_space.high).all()):
+            return f"its action space {action_space} has an infinite bound, and SB3 takes Box actions with finite " \
+                   "bounds only (it clips every action to them)"
+    elif not isinstance(action_space, gym.spaces.Discrete | gym.spaces.MultiDiscrete | gym.spaces.MultiBinary):
+        return f"its action space {action_space} is not one SB3's A2C and PPO take (Box, Discrete, MultiDiscrete " \
+               "or MultiBinary)"
+    return None
+
+
 def _make_env(env_id: str, max_episode_steps: int | None) -> gym.Env:
-    """:func:`pgzoo.engine.envs.make_env`, with discrete actions shifted to start at 0 for SB3."""
+    """:func:`pgzoo.engine.envs.make_env`, with spaces as SB3 takes them: discrete actions and
+    observations shifted to start at 0, a scalar Box observation as a vector of one."""
     env = make_env(env_id, max_episode_steps)
     if isinstance(env.action_space, gym.spaces.Discrete) and env.action_space.start != 0:
         env = _StartAtZero(env)
+    if isinstance(env.observation_space, gym.spaces.Discrete) and env.observation_space.start != 0:
+        env = _ObsStartAtZero(env)
+    elif isinstance(env.observation_space, gym.spaces.Box) and env.observation_space.shape == ():
+        env = _ScalarObsAsVector(env)
     return env
 
 
@@ -131,15 +184,18 @@ def evaluate_sb3(
     obs_norm: VecNormalize | None = None,
     max_episode_steps: int | None = None,
     step_cap: int = DEFAULT_EVAL_STEP_CAP,
+    statistics: Statistics | None = None,
 ) -> Scores:
     """Total (raw) reward of one episode per seed, acting with ``model``'s policy.
 
-    Observations go through ``obs_norm``'s statistics as they are, without updating them.
+    Observations go through ``obs_norm``'s statistics as they are, without updating them, and
+    an environment's own normalising wrappers through the training copies' ``statistics``
+    (:func:`pgzoo.engine.normalization.evaluation_env`).
     Episodes are cut after ``step_cap`` steps and counted (:func:`pgzoo.engine.evaluation.play`).
     Runs on forked torch, NumPy and Python random streams, so training samples the same
     actions whether or not it is evaluated.
     """
-    env = _make_env(env_id, max_episode_steps)
+    env = evaluation_env(_make_env(env_id, max_episode_steps), statistics)
     discrete = isinstance(env.action_space, gym.spaces.Discrete)
     np_state, py_state = np.random.get_state(), random.getstate()
 
@@ -191,8 +247,9 @@ class _Run:
         self.eval_wall, self.rollouts, self.start = 0.0, 0, time.perf_counter()
 
     def evaluate(self, seeds: tuple[int, ...], deterministic: bool) -> Scores:
+        statistics = training_statistics(list(self.model.get_env().unwrapped.envs))
         scores = evaluate_sb3(self.model, self.env_id, seeds, deterministic, self.obs_norm, self.max_episode_steps,
-                              self.step_cap)
+                              self.step_cap, statistics)
         self.capped += scores.capped
         return scores
 
@@ -232,21 +289,70 @@ class SB3Baseline(Baseline):
         """Optimiser steps taken on ``rollouts`` rollouts (``None`` if SB3 may stop early)."""
         return rollouts
 
-    def run(self, env_id: str, seed: int, total_steps: int, schedule: EvalSchedule,
-            progress: bool = False) -> TrainResult:
-        """Train on ``env_id`` for ``total_steps`` env steps; evaluate on ``schedule``."""
-        import stable_baselines3
-        from stable_baselines3.common.logger import Logger
-        from stable_baselines3.common.monitor import Monitor
-        from stable_baselines3.common.utils import set_random_seed
-        from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
-
-        check_env_id(env_id)
+    def _split(self, env_id: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """This plugin's own settings, SB3's constructor arguments, and the user's others as given."""
         params = self.settings(env_id)
         own = {k: params.pop(k, default) for k, default in OWN_DEFAULTS.items()}
         # a deep copy: SB3 edits some arguments in place (A2C adds optimizer_class to policy_kwargs)
         kwargs = {k: parse_schedule(k, v) if k in SCHEDULED else copy.deepcopy(v) for k, v in params.items()}
         kwargs.setdefault("device", "cpu")
+        return own, kwargs, params
+
+    def _normalized(self, venv: Any, own: dict[str, Any], kwargs: dict[str, Any]) -> VecNormalize | None:
+        """``venv`` in SB3's ``VecNormalize`` if the settings say ``normalize``, else ``None``."""
+        from stable_baselines3.common.vec_env import VecNormalize
+
+        if not own["normalize"]:
+            return None
+        norm_kwargs = dict(own["normalize"]) if isinstance(own["normalize"], dict) else {}
+        if "gamma" in kwargs:  # as rl-baselines3-zoo: the algorithm's discount for the returns
+            norm_kwargs.setdefault("gamma", kwargs["gamma"])
+        try:
+            return VecNormalize(venv, **norm_kwargs)
+        except (TypeError, ValueError, AssertionError) as e:
+            first = str(e).strip().splitlines()
+            raise UsageError(f"invalid normalize settings for '{self.name}': "
+                             f"{first[0] if first else type(e).__name__}") from None
+
+    def _model(self, venv: Any, own: dict[str, Any], kwargs: dict[str, Any]) -> OnPolicyAlgorithm:
+        import stable_baselines3
+
+        algo_cls = getattr(stable_baselines3, self.sb3_class)
+        try:
+            return algo_cls(own["policy"], venv, seed=None, verbose=0, **kwargs)
+        except (TypeError, ValueError, KeyError, AssertionError) as e:  # SB3 checks arguments with all of these
+            first = str(e).strip().splitlines()
+            raise UsageError(f"invalid hyperparameters for '{self.name}': {first[0] if first else type(e).__name__}"
+                             ) from None
+
+    def check(self, env_id: str) -> None:
+        """Refuse, in one line, an environment whose spaces SB3 cannot take
+        (:func:`spaces_refusal`) or hyperparameters SB3 rejects, by building the model on one copy
+        of the environment (nothing is trained). Raises :class:`UsageError`."""
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        check_env_id(env_id)
+        own, kwargs, _ = self._split(env_id)
+        env = _make_env(env_id, own["max_episode_steps"])
+        try:
+            refusal = spaces_refusal(env.observation_space, env.action_space)
+            if refusal:
+                raise UsageError(f"'{self.name}' cannot train on {env_id}: {refusal}")
+            venv = DummyVecEnv([lambda: env])
+            self._model(self._normalized(venv, own, kwargs) or venv, own, kwargs)
+        finally:
+            env.close()
+
+    def run(self, env_id: str, seed: int, total_steps: int, schedule: EvalSchedule,
+            progress: bool = False) -> TrainResult:
+        """Train on ``env_id`` for ``total_steps`` env steps; evaluate on ``schedule``."""
+        from stable_baselines3.common.logger import Logger
+        from stable_baselines3.common.monitor import Monitor
+        from stable_baselines3.common.utils import set_random_seed
+        from stable_baselines3.common.vec_env import DummyVecEnv
+
+        check_env_id(env_id)
+        own, kwargs, params = self._split(env_id)
         n_envs, max_steps = int(own["n_envs"]), own["max_episode_steps"]
         seeds = derive_seeds(seed, n_envs, max(int(own["eval_episodes"]), schedule.episodes))
         set_random_seed(seeds.torch)
@@ -255,17 +361,13 @@ class SB3Baseline(Baseline):
             return lambda: _SeedFirstReset(Monitor(_make_env(env_id, max_steps)), env_seed)
 
         venv = DummyVecEnv([factory(s) for s in seeds.train_envs])
-        obs_norm = None
-        if own["normalize"]:
-            norm_kwargs = dict(own["normalize"]) if isinstance(own["normalize"], dict) else {}
-            if "gamma" in kwargs:  # as rl-baselines3-zoo: the algorithm's discount for the returns
-                norm_kwargs.setdefault("gamma", kwargs["gamma"])
-            venv = obs_norm = VecNormalize(venv, **norm_kwargs)
-        algo_cls = getattr(stable_baselines3, self.sb3_class)
-        try:
-            model = algo_cls(own["policy"], venv, seed=None, verbose=0, **kwargs)
-        except TypeError as e:
-            raise UsageError(f"invalid hyperparameters for '{self.name}': {e}") from None
+        refusal = spaces_refusal(venv.observation_space, venv.action_space)
+        if refusal:
+            venv.close()
+            raise UsageError(f"'{self.name}' cannot train on {env_id}: {refusal}")
+        obs_norm = self._normalized(venv, own, kwargs)
+        venv = obs_norm or venv
+        model = self._model(venv, own, kwargs)
 
         # SB3 would otherwise create an unused log folder in the temp directory for every run
         model.set_logger(Logger(folder=None, output_formats=[]))
@@ -358,4 +460,4 @@ def register_baselines(register) -> None:
     register(SB3PPO)
 
 
-__all__ = ["SB3A2C", "SB3PPO", "LinearDecay", "SB3Baseline", "evaluate_sb3", "parse_schedule"]
+__all__ = ["SB3A2C", "SB3PPO", "LinearDecay", "SB3Baseline", "evaluate_sb3", "parse_schedule", "spaces_refusal"]
