@@ -220,7 +220,7 @@ def test_a_killed_tune_resumes_and_two_processes_share_a_study(tmp_path) -> None
     target = len(_finished(before)) + 3
     time.sleep(2.5)  # past the killed trial's grace period (2 heartbeats of 1 s)
     # two processes resume the study together
-    procs = [_spawn(tmp_path, *QUICK, "--trials", str(target), "--storage", storage, "--study", "k")
+    procs = [_spawn(tmp_path, *QUICK, *slow, "--trials", str(target), "--storage", storage, "--study", "k")
              for _ in range(2)]
     for p in procs:
         assert p.wait(timeout=600) == 0, p.stderr.read()

@@ -128,7 +128,8 @@ def evaluation_env(env: gym.Env, statistics: Statistics | None, observations_mat
     layers = obs_normalizers(outer)
     if not layers or (statistics is None and not observations_matter):
         return outer
-    env_id = outer.spec.id if outer.spec is not None else type(outer.unwrapped).__name__
+    env_id = next((w.env_id for w in _layers(outer) if isinstance(getattr(w, "env_id", None), str)),
+                  outer.spec.id if outer.spec is not None else type(outer.unwrapped).__name__)  # CheckedEnv's
     if statistics is None:
         raise UsageError(f"environment '{env_id}' normalises its observations (gymnasium's NormalizeObservation) "
                          "and no training statistics were given to evaluate with (a run trained before pgzoo saved "

@@ -98,6 +98,43 @@ class InfiniteAction(Steady):
     action_space = gym.spaces.Box(-np.inf, np.inf, (1,), np.float32)
 
 
+class NanBatch(Steady):
+    """A :class:`Steady` with its own vectorised batch (``make_batch``), whose copy 1 hands back
+    ``[nan, 1]`` at step 3 of its episodes (the others stay :class:`Steady`)."""
+
+    @classmethod
+    def make_batch(cls, num_envs: int, max_episode_steps: int | None = None) -> Any:
+        return _NanBatchCopies(num_envs)
+
+
+class _NanBatchCopies:
+    def __init__(self, num_envs: int) -> None:
+        self.num_envs = num_envs
+        self.t = np.zeros(num_envs, dtype=np.int64)
+
+    def _obs(self, idx: np.ndarray) -> np.ndarray:
+        obs = np.stack([self.t[idx].astype(np.float64), np.ones(len(idx))], axis=1)
+        obs[(idx == 1) & (self.t[idx] == 3), 0] = np.nan
+        return obs
+
+    def reset(self, seeds: Any) -> np.ndarray:
+        self.t[:] = 0
+        return self._obs(np.arange(self.num_envs))
+
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> Any:
+        from pgzoo.engine.batched_envs import BatchStep
+
+        idx = np.asarray(idx)
+        self.t[idx] += 1
+        final = self._obs(idx)
+        done = self.t[idx] >= 5
+        self.t[idx[done]] = 0
+        return BatchStep(self._obs(idx), np.ones(len(idx)), done, np.zeros(len(idx), bool), final)
+
+    def close(self) -> None:
+        pass
+
+
 def _register(env_id: str, entry_point: Any, **kwargs: Any) -> None:
     if env_id not in gym.registry:
         gym.register(env_id, entry_point=entry_point, **kwargs)
@@ -116,3 +153,6 @@ _register("AlternatingNorm-v0", Alternating, additional_wrappers=(NormalizeObser
 _register("SteadyRewardNorm-v0", Steady, additional_wrappers=(NormalizeReward.wrapper_spec(),))
 _register("DiscreteStart-v0", DiscreteStart)
 _register("InfiniteAction-v0", InfiniteAction)
+_register("NanBatch-v0", NanBatch)
+_register("CartPoleNormalised-v0", "gymnasium.envs.classic_control.cartpole:CartPoleEnv", max_episode_steps=500,
+          additional_wrappers=(NormalizeObservation.wrapper_spec(), NormalizeReward.wrapper_spec()))
