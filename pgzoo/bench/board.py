@@ -100,6 +100,10 @@ def _aggregate(board: Board, reps: int) -> None:
     left_out = [e for e in suite.model.envs if e not in envs]
     if left_out:
         board.notes.append(f"not in the aggregate (no reward threshold or random-policy score): {', '.join(left_out)}")
+    flat = [e for e in envs if board.thresholds[e] == board.random_scores[e]]  # no scale from 0 to 1
+    if flat:
+        board.notes.append(f"not in the aggregate (the random policy scores the reward threshold): {', '.join(flat)}")
+        envs = [e for e in envs if e not in flat]
     if not envs:
         return
     matrices: dict[str, np.ndarray] = {}

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pgzoo.engine.envs import NativeCartPole, make_env, non_finite_entry
+from pgzoo.engine.envs import NativeCartPole, all_finite, make_env, non_finite_entry
 from pgzoo.errors import EnvError
 
 
@@ -123,7 +123,7 @@ class CheckedBatch:
             raise EnvError.raised(self.env_id, f"its batch's {call}", e) from e
 
     def _check(self, call: str, what: str, values: np.ndarray, steps: np.ndarray | None) -> None:
-        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+        if not all_finite(values):
             j = int(np.argwhere(~np.isfinite(values))[0][0])
             raise EnvError(self.env_id, call, f"returned {what} with the non-finite entry "
                                               f"{non_finite_entry(values[j])}; it must be finite",
