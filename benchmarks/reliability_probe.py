@@ -5,8 +5,13 @@ registering a tiny test environment or plugin) in a scratch folder, and is judge
 user sees:
 
 - ``refuse``: the input is nonsense; expected exit code 2 and one error line on stderr;
+- ``fail``: the environment misbehaves during the run; expected exit code 1 and one error line
+  (containing a given text);
 - ``note``: the command may succeed but must say something (a line number, a NaN score, ...);
 - ``ok``: the command must succeed (and its stderr must contain a given text, if any).
+
+The environments of issue 19's cases are those of the test suite (``tests/envs/boundary_envs.py``,
+copied into each case's folder and reached as ``boundary_envs:Id``).
 
 It prints one line per case and the counts: tracebacks, silent acceptances (exit 0, or no
 note, where a refusal or note was due), other failures (wrong exit code, several error lines,
@@ -14,7 +19,7 @@ time-outs, a side effect that must not happen). ``--json`` prints them as JSON.
 
     python benchmarks/reliability_probe.py [--only SUBSTRING] [--json]
 
-It trains a few tiny runs (a few hundred env steps each) and takes 2-4 minutes on 2 cores.
+It trains a few tiny runs (a few hundred env steps each) and takes 4-8 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from pathlib import Path
 
 TRACEBACK = "Traceback (most recent call last)"
 BOOK_FIGURE = Path(__file__).resolve().parents[1] / "leaderboards" / "book-13.1"
+BOUNDARY_ENVS = Path(__file__).resolve().parents[1] / "tests" / "envs" / "boundary_envs.py"
+LOST = "raised RuntimeError: simulator lost connection"
 TINY_SUITE = """
 name = "probe"
 seeds = [0]
@@ -77,7 +84,7 @@ class Evil:
 class Case:
     name: str
     args: list[str]
-    expect: str = "refuse"  # refuse | note | ok
+    expect: str = "refuse"  # refuse | fail | note | ok
     setup: Callable[[Path], None] | None = None
     note: str = ""
     """For ``note``/``ok``: a text stderr (or stdout) must contain (case-insensitive)."""
@@ -127,6 +134,14 @@ def _judge(case: Case, proc: subprocess.CompletedProcess | None, work: Path) -> 
         tail = [ln for ln in err.splitlines() if ln.strip()]
         return "traceback", f"exit {proc.returncode}: {tail[-1][:150] if tail else ''}"
     problem = case.check(work) if case.check else None
+    if case.expect == "fail":
+        if proc.returncode == 0:
+            return "silent", f"exit 0{': ' + problem if problem else ''}"
+        if problem:
+            return "other", problem
+        if proc.returncode != 1 or len(errors) != 1 or case.note.lower() not in last.lower():
+            return "other", f"exit {proc.returncode}, {len(errors)} error lines: {' | '.join(errors)[:200]}"
+        return "good", last[:150]
     if case.expect == "refuse":
         if proc.returncode == 0:
             return "silent", f"exit 0{': ' + problem if problem else ''}"
@@ -136,6 +151,8 @@ def _judge(case: Case, proc: subprocess.CompletedProcess | None, work: Path) -> 
             return "other", f"exit {proc.returncode}: {last[:150]}"
         if len(errors) != 1:
             return "other", f"{len(errors)} error lines: {' | '.join(errors)[:200]}"
+        if case.note and case.note.lower() not in last.lower():
+            return "other", f"no '{case.note}' in: {last[:150]}"
         return "good", last[:150]
     text = (err + out).lower()
     if problem:
@@ -205,6 +222,37 @@ def _fake_plugin(body: str, name: str = "probe-plugin", entry: str = "probe") ->
         _write(info / "entry_points.txt", f"[pgzoo]\n{entry} = {module}\n")
         _write(work / "suite" / "suite.toml", TINY_SUITE)
     return setup
+
+
+def _with_envs(work: Path) -> None:
+    """Issue 19's misbehaving environments, importable from the case's folder."""
+    shutil.copyfile(BOUNDARY_ENVS, work / BOUNDARY_ENVS.name)
+
+
+def _run_on(src: Path, env: str, extra: Callable[[Path], None] | None = None) -> Callable[[Path], None]:
+    """A copy of run ``src`` as ``work/run`` whose config.json names ``boundary_envs:ENV``."""
+    def setup(work: Path) -> None:
+        _with_envs(work)
+        shutil.copytree(src, work / "run")
+        meta = json.loads((work / "run" / "config.json").read_text())
+        _write(work / "run" / "config.json", json.dumps({**meta, "env_id": f"boundary_envs:{env}"}))
+        if extra:
+            extra(work)
+    return setup
+
+
+def _suite_on(envs: list[str], algorithms: str = "reinforce = { }", steps: int = 300) -> Callable[[Path], None]:
+    table = "\n".join(f'[envs."boundary_envs:{e}"]\nsteps = {steps}\nreward_threshold = 5' for e in envs)
+    text = (f'name = "probe"\nseeds = [0]\nbootstrap_reps = 100\nevaluation = {{ every = {steps}, episodes = 1 }}\n'
+            f"{table}\n[algorithms]\n{algorithms}\n")
+    return _suite(text, extra=_with_envs)
+
+
+def _nothing_but(*names: str) -> Callable[[Path], str | None]:
+    def check(work: Path) -> str | None:
+        extra = sorted({p.name for p in work.iterdir()} - set(names) - {BOUNDARY_ENVS.name, "__pycache__"})
+        return f"left behind: {', '.join(extra)}" if extra else None
+    return check
 
 
 def _record(**changes: object) -> str:
@@ -358,7 +406,106 @@ def cases(runs: dict[str, Path]) -> list[Case]:
         Case("bench --address 127.0.0.1:1", ["bench", "suite", "--quiet", "--executor", "ray", "--address",
                                              "127.0.0.1:1"], setup=suite_ok, timeout=60),
     ]
+    c += issue_19_cases(runs)
     return c
+
+
+def issue_19_cases(runs: dict[str, Path]) -> list[Case]:
+    """The environment boundary, round two: envs that raise or hand back NaN, rendering, names,
+    baselines, normalisation statistics, overwrites, whole messages."""
+    steady, alt = runs["steady"], runs["alt"]
+    train = ["train", "reinforce", "--quiet", "--set", "eval_episodes=1", "--steps"]
+    tune = ["tune", "reinforce", "--env", "boundary_envs:Steady-v0", "--eval-every", "10", "--eval-episodes", "1",
+            "--params", "alpha_theta", "--trials", "1", "--storage", "sqlite:///t.db", "--quiet", "--steps"]
+
+    def tuned(work: Path) -> None:
+        _with_envs(work)
+        proc = _run([sys.executable, "-m", "pgzoo.cli", *tune, "20"], work, {}, 300)
+        if proc is None or proc.returncode != 0:
+            raise SystemExit(f"probe setup failed: pgzoo tune: {proc.stderr if proc else 'timeout'}")
+
+    def no_runs_nested(work: Path) -> str | None:
+        found = [p.relative_to(work / "runs") for p in (work / "runs").rglob("config.json")]
+        return None if [len(p.parts) for p in found] == [2] else f"run folders: {found}"
+
+    def kept_columns(work: Path) -> str | None:
+        import re
+
+        rows = [ln for ln in (work / "suite" / "leaderboard.md").read_text().splitlines() if ln.startswith("|")]
+        cells = {len(re.findall(r"(?<!\\)(?:\\\\)*\|", ln)) - 1 for ln in rows[:3]}
+        return None if cells == {9} else f"rows of {sorted(cells)} cells under a 9-column header"
+
+    def video_frames(name: str, n: int) -> Callable[[Path], str | None]:
+        def check(work: Path) -> str | None:
+            import imageio_ffmpeg
+
+            got = imageio_ffmpeg.count_frames_and_secs(str(work / name))[0]
+            return None if got == n else f"{got} frames written for {n}"
+        return check
+
+    return [
+        # 1. an environment that raises is that run's failure
+        Case("train env raises at its 250th step", [*train, "400", "--env", "boundary_envs:Flaky-v0", "--out", "r"],
+             expect="fail", note=LOST, setup=_with_envs),
+        Case("eval env raises", ["eval", "run"], expect="fail", note=LOST, setup=_run_on(steady, "FlakyEarly-v0")),
+        Case("bench env raises while scoring the random policy", ["bench", "suite", "--quiet", "--workers", "1"],
+             expect="note", note="no random-policy score for boundary_envs:Flaky-v0",
+             setup=_suite_on(["Flaky-v0", "Steady-v0"], steps=200),
+             check=lambda w: None if '"type":"run"' in (w / "suite" / "results.jsonl").read_text().replace(" ", "")
+             else "the healthy environment did not train"),
+        Case("tune env raises", [*tune[:3], "boundary_envs:FlakyEarly-v0", *tune[4:], "20"], expect="note",
+             note="failed because the environment did", setup=_with_envs),
+        # 2. non-finite observations are named
+        Case("train NaN observation", [*train, "50", "--env", "boundary_envs:NanObs-v0", "--out", "r"],
+             expect="fail", note="non-finite entry nan at index (0,)", setup=_with_envs),
+        Case("eval NaN observation, stochastic", ["eval", "run"], expect="fail", note="non-finite entry nan",
+             setup=_run_on(steady, "NanObs-v0")),
+        Case("eval NaN observation, greedy", ["eval", "run", "--deterministic"], expect="fail",
+             note="non-finite entry nan", setup=_run_on(steady, "NanObs-v0")),
+        # 3. videos
+        Case("eval --video, no render_mode argument", ["eval", "run", "--video", "v.mp4"], expect="fail",
+             note="takes no render_mode argument", setup=_run_on(steady, "NoRenderMode-v0"),
+             check=_nothing_but("run")),
+        Case("eval --video, frames change size", ["eval", "run", "--video", "v.mp4"], expect="fail",
+             note="a video's frames must all have one size", setup=_run_on(steady, "Growing-v0"),
+             check=_nothing_but("run")),
+        Case("eval --video out.gif", ["eval", "run", "--episodes", "2", "--video", "v.gif"], expect="ok",
+             note="(12 frames)", setup=_run_on(steady, "Steady-v0"), check=video_frames("v.gif", 12)),
+        Case("eval --video out.avi", ["eval", "run", "--video", "v.avi"], setup=_run_on(steady, "Steady-v0"),
+             check=_nothing_but("run")),
+        # 4. names
+        Case("train on a namespaced env id", [*train, "20", "--env", "boundary_envs:myns/Five-v0"], expect="ok",
+             setup=_with_envs, check=no_runs_nested),
+        Case("leaderboard label with a |", ["leaderboard", "suite"], expect="ok",
+             setup=_suite(TINY_SUITE.replace("reinforce = { }", '"re|inforce" = { plugin = "reinforce" }'),
+                          results=_record(algorithm="re|inforce")), check=kept_columns),
+        # 5. baselines checked before anything trains
+        Case("bench sb3-a2c on Box(-inf, inf) actions", ["bench", "suite", "--quiet"],
+             setup=_suite_on(["InfiniteAction-v0"], "sb3-a2c = { }", steps=20),
+             check=lambda w: "results.jsonl written" if (w / "suite" / "results.jsonl").exists() else None),
+        Case("bench sb3-a2c on Discrete(3, start=-1) observations", ["bench", "suite", "--quiet", "--workers", "1"],
+             expect="ok", setup=_suite_on(["DiscreteStart-v0"], "sb3-a2c = { }", steps=20)),
+        # 6. evaluation sees the training statistics
+        Case("eval of a normalised env (5.00 with the training statistics)", ["eval", "run", "--deterministic",
+                                                                              "--episodes", "2"],
+             expect="ok", note="greedy evaluation return 5.00", setup=_run_on(alt, "AlternatingNorm-v0")),
+        # 7. nothing overwritten or mixed silently; whole messages
+        Case("train into a finished run of the same algorithm and env", [*train, "20", "--env",
+                                                                         "boundary_envs:Steady-v0", "--out", "run"],
+             setup=_run_on(steady, "Steady-v0"),
+             check=lambda w: None if json.loads((w / "run" / "summary.json").read_text())["env_steps"] == 300
+             else "the finished run was replaced"),
+        Case("tune again with another --steps", [*tune, "40"], setup=tuned),
+        Case("eval model.pt truncated: the message is whole", ["eval", "run"], expect="refuse",
+             note="failed finding central directory.)", setup=_model(runs["rb"], lambda p: p.write_bytes(
+                 (runs["rb"] / "model.pt").read_bytes()[:1000]))),  # torch's message: 4 sentences, the first kept
+        Case("train --config with an unknown key", ["train", "reinforce", "--env", "CartPole-v1", "--config", "c.toml"],
+             note="c.toml: alpha_thetaa: unknown key (did you mean alpha_theta?)",
+             setup=lambda w: _write(w / "c.toml", "alpha_thetaa = 0.1\n")),
+        Case("bare pgzoo", [], expect="ok", note="usage: pgzoo"),
+        Case("list from the folder above a clone named pgzoo", ["list"], note="takes the folder",
+             setup=lambda w: (w / "pgzoo").mkdir()),
+    ]
 
 
 def _warnings_once(case: Case, proc: subprocess.CompletedProcess | None) -> tuple[str, str] | None:
@@ -387,9 +534,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         base = root / "base"
         base.mkdir()
+        _with_envs(base)
         runs = {"rb": _train(base, "reinforce", "CartPole-v1", "rb"),
                 "ac": _train(base, "actor-critic", "CartPole-v1", "ac", "--set", "policy=mlp"),
-                "acro": _train(base, "reinforce", "Acrobot-v1", "acro")}
+                "acro": _train(base, "reinforce", "Acrobot-v1", "acro"),
+                "steady": _train(base, "reinforce", "boundary_envs:Steady-v0", "steady"),
+                # θ: action 1 iff the normalised observation is positive (tests/test_env_boundary.py, kind 6)
+                "alt": _train(base, "reinforce", "boundary_envs:AlternatingNorm-v0", "alt", "--set", "policy=linear",
+                              "--set", "init_theta=[0,0,1,0]", "--set", "alpha_theta=1e-9")}
         outcomes = []
         for i, case in enumerate(cases(runs)):
             if args.only and args.only not in case.name:
