@@ -119,6 +119,12 @@ def test_an_env_that_raises_in_evaluation_population_and_random_scoring(steady_r
     for extra in ((), ("--deterministic",)):
         code, out, err = cli(capsys, "eval", str(run), "--episodes", "3", *extra)
         assert code == 1 and one_line(err) == f"pgzoo eval: {want}" and out == ""
+    # 5 training steps (one episode) stay below the 7th; the final evaluation's 2 episodes reach it
+    out = tmp_path / "final"
+    code, _, err = cli(capsys, "train", "reinforce", "--env", f"{M}:FlakyEarly-v0", "--steps", "5", "--quiet",
+                       "--set", "eval_episodes=2", "--out", str(out))
+    assert code == 1 and one_line(err) == (f"pgzoo train: {want}; the checkpoint at the end of training is kept: "
+                                           f"continue with pgzoo train --resume {out}")
 
 
 def test_env_error_pickles_for_the_bench_workers() -> None:

@@ -294,12 +294,12 @@ class NativeCartPole:
             vec.state, vec.steps = self.state[:, idx], self.elapsed[idx]
         vec.prev_done[:] = False
         true_next, reward, terminated, truncated, _ = vec.step(actions)
+        true_next = np.ascontiguousarray(true_next)  # row-major, as stacked observations are (same matmuls)
         if not all_finite(true_next):  # CartPole's physics never do this; one check per batch
             j = int(np.argwhere(~np.isfinite(true_next))[0][0])
             i = j if idx is None else int(idx[j])
             raise EnvError(self.envs[i].env_id, "step()", f"returned an observation with the non-finite entry "
                            f"{non_finite_entry(true_next[j])}; observations must be finite", int(vec.steps[j]))
-        true_next = np.ascontiguousarray(true_next)  # row-major, as stacked observations are (same matmuls)
         if idx is None:
             self.state, self.elapsed = vec.state, vec.steps
         else:

@@ -275,11 +275,16 @@ class Trainer:
             envs.close()
         wall = time.perf_counter() - start - eval_wall
         cpu = time.process_time() - start_cpu - eval_cpu
-        if self.schedule and (not self.curve or self.curve[-1]["env_steps"] != env_steps):
-            self._evaluate_point(agent.policy, env_steps, curve_seeds)
-
-        eval_returns = self._evaluate(agent.policy, seeds.eval_envs, False)
-        greedy_returns = self._evaluate(agent.policy, seeds.eval_envs, True)
+        try:
+            if self.schedule and (not self.curve or self.curve[-1]["env_steps"] != env_steps):
+                self._evaluate_point(agent.policy, env_steps, curve_seeds)
+            eval_returns = self._evaluate(agent.policy, seeds.eval_envs, False)
+            greedy_returns = self._evaluate(agent.policy, seeds.eval_envs, True)
+        except EnvError as e:  # training is done and checkpointed (loop_done): a resume goes straight here
+            if ckpt.out_dir is None:
+                raise
+            raise e.keeping(f"the checkpoint at the end of training is kept: continue with pgzoo train --resume "
+                            f"{self.out_dir}") from e.__cause__
         mean, std = summarize(eval_returns)
         gmean, gstd = summarize(greedy_returns)
         summary = {
