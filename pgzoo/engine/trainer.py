@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from pgzoo import provenance
 from pgzoo.algorithm import Agent, Algorithm
 from pgzoo.annealing import budget_fraction, progress_tensor
 from pgzoo.engine import compiled
@@ -156,6 +157,7 @@ class Trainer:
             self._evaluate_point(agent.policy, 0, curve_seeds)
         env_steps, updates, rollouts, eval_wall, start = 0, 0, 0, 0.0, time.perf_counter()
         eval_cpu, start_cpu = 0.0, time.process_time()
+        resumed = ckpt.resuming  # a resumed run is the uninterrupted one only in some cases (see checkpoint)
         if ckpt.resuming:  # parameters, generators, counters; fresh episodes
             back = ckpt.restore()
             p, obs = back.progress, encode_obs(obs_space, back.obs, self.dtype, scale)
@@ -276,6 +278,8 @@ class Trainer:
             "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
             "eval_capped_episodes": self.eval_capped, "eval_max_steps": cfg.eval_max_steps,
             **compile_report,
+            "provenance": provenance.describe(type(algo).__module__, self.env_id, {
+                **provenance.trainer_path(compile_report, self.dtype), **({"resumed": True} if resumed else {})}),
         }
         if self.out_dir:
             self._save(agent, optimizer)
