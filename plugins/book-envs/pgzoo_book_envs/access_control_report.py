@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pgzoo.names import md_row
 from pgzoo_book_envs.access_control import ACCEPT, optimal_average_reward
 
 
@@ -91,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
 
     plot(runs, gain, baseline, args.out / "avg_reward.png")
 
-    rows = "\n".join(f"| {r['seed']} | {r['eval_avg_reward']:.3f} | {r['eval_avg_reward_greedy']:.3f} | {r['wall_s']} |"
-                     for r in runs)
+    rows = "\n".join(md_row([r["seed"], f"{r['eval_avg_reward']:.3f}", f"{r['eval_avg_reward_greedy']:.3f}",
+                             r["wall_s"]]) for r in runs)
     (args.out / "README.md").write_text(f"""# Access control (Example 10.2): actor–critic-continuing vs the optimum
 
 Produced by `python -m pgzoo_book_envs.access_control_report {args.out} --seeds {args.seeds} --steps {args.steps}`.
