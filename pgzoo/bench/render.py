@@ -44,13 +44,14 @@ def protocol_text(board: Board) -> str:
     )
 
 
-def _env_table(board: Board, env_id: str) -> list[str]:
-    mode = board.suite.model.score
-    other = "stochastic" if mode == "deterministic" else "deterministic"
-    rows = [r for r in board.rows if r["env"] == env_id]
-    thr, rnd = board.thresholds.get(env_id), board.random_scores.get(env_id)
-    head = (f"## {env_id}\n\nBudget {board.suite.model.envs[env_id].steps:,} env steps; reward threshold "
-            f"{_num(thr)}; random policy {_num(rnd)}.\n")
+def env_table(rows: list[dict[str, Any]], env_id: str, steps: int, threshold: float | None,
+              random_score: float | None, score: str) -> list[str]:
+    """The markdown table of one environment's rows (``leaderboard.json``'s ``rows`` of ``env_id``),
+    ranked by final IQM, under a heading with the budget and the reference scores."""
+    other = "stochastic" if score == "deterministic" else "deterministic"
+    rows = [r for r in rows if r["env"] == env_id]
+    head = (f"## {env_id}\n\nBudget {steps:,} env steps; reward threshold "
+            f"{_num(threshold)}; random policy {_num(random_score)}.\n")
     lines = [head,
              f"| algorithm | seeds | final IQM [95% CI] | mean ± std | {other} mean | AUC | "
              "steps to threshold (median; seeds reaching) | wall s | env steps/s |",
@@ -67,21 +68,34 @@ def _env_table(board: Board, env_id: str) -> list[str]:
     return lines
 
 
-def _aggregate_table(board: Board) -> list[str]:
-    ref = board.suite.model.compare_to
+def aggregate_table(aggregate: list[dict[str, Any]], compare_to: str) -> list[str]:
+    """The markdown table of ``leaderboard.json``'s ``aggregate`` rows, ranked by normalised IQM."""
+    ref = compare_to
     lines = ["## Aggregate over environments\n",
              "Final scores normalised per environment (random policy = 0, reward threshold = 1), IQM over all "
              f"(seed, environment) scores with a 95% stratified-bootstrap CI, and the probability that the "
              f"algorithm's score beats {ref}'s on an environment (P(X > Y), averaged over environments, with CI).\n",
              f"| algorithm | environments | seeds | normalised IQM [95% CI] | P(improvement over {ref}) [95% CI] |",
              "|---|---|---:|---|---|"]
-    for r in sorted(board.aggregate, key=lambda r: -r["normalised_iqm"]):
+    for r in sorted(aggregate, key=lambda r: -r["normalised_iqm"]):
         poi = ("—" if r["prob_improvement"] is None else
                f"{r['prob_improvement']:.2f} [{r['poi_ci_low']:.2f}, {r['poi_ci_high']:.2f}]")
         lines.append(f"| {r['algorithm']} | {len(r['envs'])} | {r['seeds']} | {r['normalised_iqm']:.2f} "
                      f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {poi} |")
-    if not board.aggregate:
+    if not aggregate:
         lines.append("| (nothing to aggregate yet) | | | | |")
+    return lines
+
+
+def tables_from_json(data: dict[str, Any]) -> list[str]:
+    """Every table of a committed ``leaderboard.json`` (per environment, then the aggregate): the
+    same text as in its ``leaderboard.md``."""
+    lines: list[str] = []
+    for env_id, protocol in data["protocol"].items():
+        lines.extend(env_table(data["rows"], env_id, protocol["steps"], data["reward_thresholds"].get(env_id),
+                               data["random_policy_scores"].get(env_id), data["score"]))
+        lines.append("")
+    lines.extend(aggregate_table(data["aggregate"], data["compare_to"]))
     return lines
 
 
@@ -92,10 +106,11 @@ def markdown(board: Board) -> str:
     if s.description:
         out.append(s.description.strip() + "\n")
     out.append(protocol_text(board) + "\n")
-    for env_id in s.envs:
-        out.extend(_env_table(board, env_id))
+    for env_id, entry in s.envs.items():
+        out.extend(env_table(board.rows, env_id, entry.steps, board.thresholds.get(env_id),
+                             board.random_scores.get(env_id), s.score))
         out.append("")
-    out.extend(_aggregate_table(board))
+    out.extend(aggregate_table(board.aggregate, s.compare_to))
     out.append("")
     if s.tuning.strip():
         out.append("## Tuning\n\n" + s.tuning.strip() + "\n")
