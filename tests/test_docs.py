@@ -7,7 +7,8 @@ in order, one page at a time, in a scratch folder holding copies of ``examples/`
 - ``python`` blocks run in one namespace per page, a loop over ``range(N)`` with N ≥ 1000 shortened to 300;
 - ``bash`` blocks run command by command: ``pgzoo …`` in this process through ``pgzoo.cli.main``
   (exit code 0 expected), with the budgets of ``train``, ``tune`` and the quick ``bench`` shortened
-  (:func:`shorten`); ``cp``/``cd``/``ls``/``cat`` for real; ``pip install -r requirements.txt`` and
+  (:func:`shorten`; the quick bench trains once per session) and ``pgzoo verify`` checking each
+  algorithm once per session; ``cp``/``cd``/``ls``/``cat`` for real; ``pip install -r requirements.txt`` and
   ``pytest`` checked to be what ``.ci/run`` runs; ``mkdocs build --strict`` is this session's build;
 - a block titled "Not run by the docs tests: …" is parsed, not run: ``pgzoo`` commands by pgzoo's
   parser, ``python SCRIPT``/``python -m MODULE`` by the script's own argparse parser, other programs
@@ -29,6 +30,7 @@ import shlex
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,15 +44,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(p for p in DOCS.rglob("*.md") if "hooks" not in p.parts)]
 NOT_RUN = "Not run by the docs tests"
-TRAIN_STEPS, TRAIN_EPISODES, TUNE_TRIALS = "1500", "20", "2"
+TRAIN_STEPS, TRAIN_EPISODES, TUNE_TRIALS, EVAL_EPISODES = "500", "5", "2", "2"
 QUICK_SUITE = """name = "quick"
 seeds = 1
 compare_to = "sb3-a2c"
 [evaluation]
-every = 750
+every = 500
 episodes = 2
 [envs.CartPole-v1]
-steps = 1500
+steps = 1000
 [algorithms.actor-critic]
 [algorithms.reinforce-baseline]
 [algorithms.sb3-a2c]
@@ -149,19 +151,50 @@ def _set(argv: list[str], flag: str, value: str) -> list[str]:
     return [*argv, flag, value]
 
 
+QUICK_DONE: list[Path] = []
+"""The first page's finished quick bench, copied into later pages' folders (their bench then finds every
+run done and only re-renders, as a rerun of a bench does)."""
+
+
 def shorten(argv: list[str], workdir: Path) -> list[str]:
-    """The documented test budgets: ``train`` runs 1,500 steps (20 episodes when given ``--episodes``),
-    ``tune`` 2 trials of 1,500 steps, the quick ``bench`` 1 seed of 1,500 steps with one worker."""
+    """The documented test budgets: ``train`` runs 500 steps (5 episodes when given ``--episodes``) and
+    evaluates on 2 episodes, ``tune`` 2 trials of 500 steps, the quick ``bench`` 1 seed of 1,000 steps
+    with one worker, trained once per test session."""
     command = argv[0] if argv else ""
     if command == "train" and "--resume" not in argv:
-        return _set(argv, "--episodes", TRAIN_EPISODES) if "--episodes" in argv else _set(argv, "--steps", TRAIN_STEPS)
+        budget = ("--episodes", TRAIN_EPISODES) if "--episodes" in argv else ("--steps", TRAIN_STEPS)
+        return [*_set(argv, *budget), "--set", f"eval_episodes={EVAL_EPISODES}"]
     if command == "tune":
         return _set(_set(argv, "--trials", TUNE_TRIALS), "--steps", TRAIN_STEPS)
     if command == "bench" and (len(argv) == 1 or argv[1].startswith("-")):
-        (workdir / "pgzoo-bench-quick").mkdir(exist_ok=True)
-        (workdir / "pgzoo-bench-quick" / "suite.toml").write_text(QUICK_SUITE)
+        quick = workdir / "pgzoo-bench-quick"
+        if QUICK_DONE:
+            shutil.copytree(QUICK_DONE[0], quick, dirs_exist_ok=True)
+        else:
+            quick.mkdir(exist_ok=True)
+            (quick / "suite.toml").write_text(QUICK_SUITE)
+            QUICK_DONE.append(quick)
         return _set(argv, "--workers", "1")
     return argv
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _verify_once() -> Iterator[None]:
+    """``pgzoo verify`` checks each algorithm once per test session: its results are deterministic."""
+    from pgzoo.book import verify as module
+
+    done: dict[str, list] = {}
+    original = module.verify
+
+    def cached(algos):
+        for name, cls in algos.items():
+            if name not in done:
+                done[name] = original({name: cls})
+        return [r for name in algos for r in done[name]]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(module, "verify", cached)
+        yield
 
 
 def run_pgzoo(argv: list[str]) -> tuple[int, str]:
@@ -204,8 +237,11 @@ def parse_script_args(argv: list[str], cwd: Path) -> None:
     saved = sys.argv
     sys.argv = [target, *rest]
     try:
-        with pytest.MonkeyPatch.context() as mp:
+        with pytest.MonkeyPatch.context() as mp, warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # runpy: a module of pgzoo already imported
             mp.setattr(argparse.ArgumentParser, "parse_args", parse_only)
+            if argv[0] != "-m":
+                mp.syspath_prepend(str(Path(target).parent))  # as python does for a script: its own folder
             try:
                 if argv[0] == "-m":
                     runpy.run_module(target, run_name="__main__", alter_sys=False)
@@ -233,6 +269,12 @@ class Shell:
             self.command(command, block.run, where)
 
     def command(self, command: str, run: bool, where: str) -> None:
+        t0 = time.process_time()
+        self._command(command, run, where)
+        if run:
+            print(f"  {time.process_time() - t0:5.1f} CPU s  {command}")
+
+    def _command(self, command: str, run: bool, where: str) -> None:
         words = shlex.split(command)
         env = {}
         while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):
@@ -315,7 +357,7 @@ def test_code_blocks_run(page: Path, tmp_path: Path, site: Path) -> None:
     work = _scratch(tmp_path)
     shell = Shell(work, site)
     namespace: dict = {"__name__": "__docs__"}
-    t0 = time.process_time()
+    t0, c0 = time.process_time(), _children_cpu()
     for block in blocks(page):
         where = f"{page.relative_to(ROOT)}:{block.line}"
         if block.language == "python" and block.run:
@@ -326,4 +368,11 @@ def test_code_blocks_run(page: Path, tmp_path: Path, site: Path) -> None:
             shell.run(block, where)
         elif block.language == "console":
             check_console(block, where, shell.cwd)
-    print(f"{page.name}: {time.process_time() - t0:.1f} CPU s")
+    print(f"{page.name}: {time.process_time() - t0:.1f} CPU s, {_children_cpu() - c0:.1f} in child processes")
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
