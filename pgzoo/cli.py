@@ -317,7 +317,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     only = [a.strip() for a in args.only.split(",") if a.strip()] if args.only else None
     report = run_bench(folder, seeds=args.seeds, workers=args.workers, executor=args.executor,
                        address=args.address, only=only, progress=not args.quiet,
-                       population=False if args.no_population else None)
+                       population=False if args.no_population else None, retrain_stale=args.retrain_stale)
     print(report.leaderboard)
     print(f"pgzoo bench: {report.finished} runs trained in {report.wall_s:.0f} s ({report.already_done} were already "
           f"done, {len(report.failed)} failed); wrote leaderboard.md, leaderboard.json, curves.png and results.jsonl "
@@ -328,10 +328,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pgzoo.bench.runner import render_folder
 
-    print(render_folder(args.suite_dir, warn=True))
+    print(render_folder(args.suite_dir, warn=True, say_stale=True))
     print(f"pgzoo leaderboard: wrote leaderboard.md, leaderboard.json and curves.png in {args.suite_dir}",
           file=sys.stderr)
     return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from pgzoo.bench.reproduce import report, reproduce
+
+    if args.line is None and len(args.run) != 3:
+        raise UsageError("name the line: ALGO ENV SEED, or --line N")
+    if args.line is not None and args.run:
+        raise UsageError("give either ALGO ENV SEED or --line N, not both")
+    algorithm = env = seed = None
+    if args.run:
+        algorithm, env, seed_text = args.run
+        try:
+            seed = int(seed_text)
+        except ValueError:
+            raise UsageError(f"SEED must be an integer (got {seed_text!r})") from None
+    result = reproduce(args.suite_dir, algorithm, env, seed, args.line, args.out)
+    for line in report(result):
+        print(line)
+    if args.out:
+        print(f"pgzoo reproduce: the retrained line(s) are in {Path(args.out) / 'results.jsonl'}", file=sys.stderr)
+    return 0 if result.matches else 1
 
 
 def _version() -> str:
@@ -463,12 +485,29 @@ def build_parser() -> _Parser:
     s.add_argument("--only", metavar="ALGO,...", help="only these algorithms of the suite")
     s.add_argument("--no-population", action="store_true",
                    help="train every seed on its own, not as one batched population (equivalent results)")
+    s.add_argument("--retrain-stale", action="store_true",
+                   help="also retrain the runs whose line was made by other code than the installed one (or "
+                        "records no provenance); the new lines are appended and the board uses them")
     s.add_argument("--quiet", action="store_true", help="no progress line")
     s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("leaderboard", help="re-render a suite's leaderboard from its results.jsonl (no training)")
     s.add_argument("suite_dir", metavar="SUITE_DIR", help="folder with a suite.toml and its results.jsonl")
     s.set_defaults(func=cmd_leaderboard)
+
+    s = sub.add_parser(
+        "reproduce", help="retrain one results line exactly as recorded and compare it bit for bit",
+        description="Retrain one line of SUITE_DIR/results.jsonl from its recorded recipe (run spec, seed, "
+                    "population members, compile setting, dtype) in a scratch folder, in a fresh worker process as "
+                    "the bench trains it, and compare its final evaluation, evaluation curve and env steps with the "
+                    "recorded ones bit for bit. Exit code 0 when they match, 1 when they differ.")
+    s.add_argument("suite_dir", metavar="SUITE_DIR", help="folder with a results.jsonl")
+    s.add_argument("run", nargs="*", metavar="ALGO ENV SEED",
+                   help="the run: the suite's algorithm label, the environment id and the seed (its last line)")
+    s.add_argument("--line", type=int, metavar="N", help="the run on line N of results.jsonl instead")
+    s.add_argument("--out", metavar="DIR", help="keep the retrained line(s) in DIR/results.jsonl (default: a "
+                                                "temporary folder, removed)")
+    s.set_defaults(func=cmd_reproduce)
     return p
 
 

@@ -104,7 +104,7 @@ def test_a_run_whose_results_line_is_not_json_fails_alone(tmp_path):
     summary = {"env_steps": 10, "wall_s": 1.0, "env_steps_per_s": 10.0}
     origin = get_registry().algorithm_origin[run.registered_name]
     with pytest.raises(TypeError, match=r"results line of actor-critic on CartPole-v1 \(seed 0\) is not JSON"):
-        run_record(run, summary, [], origin, 1.0, "local")
+        run_record(run, summary, [], origin, 1.0, "local", {})
 
 
 def test_progress_in_a_log_is_whole_lines():

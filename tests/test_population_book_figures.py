@@ -26,6 +26,20 @@ def test_figure_folder_runs_and_renders(tmp_path: Path) -> None:
     assert [r["line"] for r in table["rows"]] == ["REINFORCE α = 2⁻¹³", "REINFORCE with baseline α^θ = 2⁻⁹, α^w = 2⁻⁶"]
     assert all(r["runs"] == 2 and "capped runs" in r for r in table["rows"])
     assert "capped at 1000 steps" in (tmp_path / "table.md").read_text()
+    made = json.loads((tmp_path / "runs.json").read_text())["provenance"]
+    assert set(made["code_parts"]) == {"pgzoo", "pgzoo-reinforce", "pgzoo-reinforce-baseline", "pgzoo-book-envs"}
+    assert made["path"]["per_algorithm"]["reinforce-baseline"] == {
+        "trained": "population", "population_seeds": [0, 1], "population_lines": [1], "compile": "auto",
+        "compiled": False, "dtype": "float32", "torch_threads": made["path"]["per_algorithm"]["reinforce"][
+            "torch_threads"]}
+    assert "the installed code (same fingerprint" in (tmp_path / "table.md").read_text()
+
+
+def test_committed_figures_say_their_provenance_is_unknown(tmp_path: Path) -> None:
+    for name in ("suite.toml", "runs.json", "runs.npz"):
+        shutil.copy(ROOT / "book-13.1" / name, tmp_path / name)
+    reproduce(tmp_path, render_only=True)
+    assert "Provenance: not recorded" in (tmp_path / "table.md").read_text()
 
 
 def test_figures_command_trains_compiled_with_the_same_episodes(tmp_path: Path) -> None:

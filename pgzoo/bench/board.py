@@ -10,6 +10,7 @@ import numpy as np
 
 from pgzoo.bench import stats
 from pgzoo.bench.results import Results
+from pgzoo.bench.stale import Staleness, check_runs
 from pgzoo.bench.suite import Suite, stable_hash
 
 
@@ -34,6 +35,8 @@ class Board:
     thresholds: dict[str, float | None] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     versions: dict[str, list[str]] = field(default_factory=dict)
+    staleness: Staleness = field(default_factory=Staleness)
+    """The lines used, checked against the installed code (:mod:`pgzoo.bench.stale`)."""
 
 
 def entry_hash(suite: Suite, algorithm: str, env_id: str) -> str:
@@ -155,6 +158,7 @@ def build_board(suite: Suite, results: Results) -> Board:
             if (algorithm, env_id) in runs:
                 board.rows.append(_row(suite, algorithm, env_id, runs[(algorithm, env_id)], reps))
     _aggregate(board, reps)
+    board.staleness = check_runs([r for group in runs.values() for r in group])
     for group in runs.values():
         for r in group:
             v = r.get("versions", {})

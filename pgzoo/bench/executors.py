@@ -65,12 +65,13 @@ def _init_local_worker(parent_pid: int) -> None:
 
 
 class LocalExecutor:
-    """A pool of ``workers`` processes, one run per worker at a time."""
+    """A pool of ``workers`` processes, one run per worker at a time; ``compile_`` is the ``compile``
+    setting of every run (default: the bench's, see :func:`~pgzoo.bench.population.run_item`)."""
 
     name = "local"
 
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
+    def __init__(self, workers: int, compile_: str | None = None) -> None:
+        self.workers, self.compile_ = workers, compile_
         self._pool: ProcessPoolExecutor | None = None
 
     def run(self, specs: list[list[RunSpec]], status: StatusCallback) -> Iterator[Outcome]:
@@ -80,7 +81,8 @@ class LocalExecutor:
         while pending:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_init_local_worker, initargs=(os.getpid(),))
-            futures: dict[Future, int] = {self._pool.submit(run_item, [asdict(s) for s in specs[i]], "local"): i
+            futures: dict[Future, int] = {self._pool.submit(run_item, [asdict(s) for s in specs[i]], "local",
+                                                              self.compile_): i
                                           for i in pending}
             pending = []
             not_done: set[Future] = set(futures)

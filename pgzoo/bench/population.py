@@ -54,8 +54,11 @@ def _evaluate_both(agent: Agent, env_id: str, seeds: tuple[int, ...], cfg: Algor
                               step_cap=cfg.eval_max_steps, scale_images=cfg.scale_images) for greedy in (False, True))
 
 
-def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:
-    """Train the runs ``specs`` (one cell, one per seed) as a population; their results lines."""
+def run_cell(specs: list[dict[str, Any]], executor: str = "local", compile_: str | None = None) -> list[dict[str, Any]]:
+    """Train the runs ``specs`` (one cell, one per seed) as a population; their results lines.
+
+    ``compile_``: the ``compile`` setting to train with (default: the runs' config's)."""
+    from pgzoo import provenance
     from pgzoo.bench.suite import RunSpec
     from pgzoo.bench.task import _crash_once, limit_threads, run_record
     from pgzoo.registry import get_registry
@@ -68,7 +71,7 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
     first = runs[0]
     cls = registry.algorithm(first.registered_name)
     origin = registry.algorithm_origin[first.registered_name]
-    algo = cls(cls.make_config(overrides=first.config))
+    algo = cls(cls.make_config(overrides={**first.config, **({"compile": compile_} if compile_ else {})}))
     cfg = algo.config
     seeds: list[Seeds] = [derive_seeds(r.seed, cfg.num_envs, max(cfg.eval_episodes, r.episodes)) for r in runs]
     curves: list[list[dict[str, float]]] = [[] for _ in runs]
@@ -87,6 +90,9 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
     result = population.run()
     records: list[dict[str, Any]] = []
     share = result.wall_s / len(runs)
+    path = provenance.trainer_path({"compile": cfg.compile, "compiled": result.compiled}, population.dtype,
+                                   [r.seed for r in runs])
+    recorded = provenance.describe(cls.__module__, first.env, path)
     for r, run in enumerate(runs):
         if r in result.failed:  # diverged: reported alone, the other members' results stand
             records.append({"type": "failed", "error": result.failed[r]})
@@ -98,7 +104,8 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[
                    "eval_episodes": len(stoch), "eval_return_mean": mean, "eval_return_std": std,
                    "eval_return_mean_deterministic": gmean, "eval_return_std_deterministic": gstd,
                    "eval_capped_episodes": capped[r] + stoch.capped + greedy.capped}
-        record = run_record(run, summary, curves[r], origin, (time.perf_counter() - start) / len(runs), executor)
+        record = run_record(run, summary, curves[r], origin, (time.perf_counter() - start) / len(runs), executor,
+                            recorded)
         record["population"] = len(runs)
         record["population_seeds"] = [x.seed for x in runs]  # to retrain this very group if a line is lost
         records.append(record)
@@ -157,10 +164,11 @@ def _original_groups(done: list[dict[str, Any]], grid: list[Any]) -> dict[tuple,
     return out
 
 
-def run_item(specs: list[dict[str, Any]], executor: str = "local") -> list[dict[str, Any]]:
-    """A bench work item: one run alone (:func:`~pgzoo.bench.task.run_task`) or a cell's seeds together."""
+def run_item(specs: list[dict[str, Any]], executor: str = "local", compile_: str | None = None) -> list[dict[str, Any]]:
+    """A bench work item: one run alone (:func:`~pgzoo.bench.task.run_task`) or a cell's seeds together.
+    ``compile_``: the ``compile`` setting (default: the bench's, see :func:`~pgzoo.bench.task.bench_config`)."""
     if len(specs) == 1:
         from pgzoo.bench.task import run_task
 
-        return [run_task(specs[0], executor)]
-    return run_cell(specs, executor)
+        return [run_task(specs[0], executor, compile_)]
+    return run_cell(specs, executor, compile_)

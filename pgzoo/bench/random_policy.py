@@ -10,6 +10,7 @@ import numpy as np
 from pgzoo.config import DEFAULT_EVAL_STEP_CAP, AlgorithmConfig
 from pgzoo.engine.envs import make_env
 from pgzoo.engine.evaluation import play
+from pgzoo.provenance import describe
 from pgzoo.seeding import derive_seeds
 from pgzoo.spaces import EnvSpec
 
@@ -47,4 +48,5 @@ def random_policy_record(env_id: str, episodes: int = RANDOM_EPISODES, seed: int
         "type": "random-policy", "env": env_id, "episodes": episodes, "seed": seed,
         "return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)),
         "capped": returns.capped, "wall_s": round(time.perf_counter() - start, 3),
+        "provenance": describe(None, env_id, {"trained": "none: uniform random actions"}),
     }

@@ -131,8 +131,29 @@ def markdown(board: Board) -> str:
         out.append("- Versions: " + "; ".join(f"{k} {', '.join(v)}" for k, v in board.versions.items()) + ".")
     for note in board.notes:
         out.append(f"- Note: {note}.")
+    out.append("")
+    out.extend(provenance_section(board))
     out.append("\nRe-render from `results.jsonl` with `pgzoo leaderboard <suite folder>`.")
     return "\n".join(out) + "\n"
+
+
+def provenance_section(board: Board) -> list[str]:
+    """Which code made the lines, and which of them the installed code may not reproduce."""
+    st = board.staleness
+    out = ["## Provenance\n"]
+    if not st.total:
+        return [*out, "No finished runs yet."]
+    made = ", ".join(f"{n} by {label}" for label, n in st.fingerprints.most_common())
+    out.append(f"{st.total} lines used: {made}. A line records what made it (`provenance` in `results.jsonl`: "
+               "pgzoo's version, the git commit, the fingerprint of the sources that can change its numbers, the "
+               "path it was trained on, the library versions, the machine type); `pgzoo reproduce <suite folder> "
+               "ALGO ENV SEED` retrains one line from that recipe and compares it bit for bit.\n")
+    notes = [line for line in st.lines() if not line.startswith("the lines were made by")]
+    if not notes:
+        out.append(f"All {st.total} lines come from the installed code (the same fingerprint, libraries and machine "
+                   "type).")
+    out += [f"- {line[0].upper()}{line[1:]}." for line in notes]
+    return out
 
 
 def as_json(board: Board) -> dict[str, Any]:
@@ -145,7 +166,7 @@ def as_json(board: Board) -> dict[str, Any]:
                      for e in s.envs},
         "reward_thresholds": board.thresholds, "random_policy_scores": board.random_scores,
         "rows": board.rows, "aggregate": board.aggregate, "tuning": s.tuning, "versions": board.versions,
-        "notes": board.notes,
+        "notes": board.notes, "provenance": board.staleness.as_json(),
     }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pgzoo.bench.board import build_board
 from pgzoo.bench.executors import check_reachable, make_executor
@@ -21,7 +22,9 @@ from pgzoo.bench.progress import GridProgress
 from pgzoo.bench.random_policy import random_policy_record
 from pgzoo.bench.render import write_leaderboard
 from pgzoo.bench.results import RESULTS_FILE, append_line, failed_record, read_results
+from pgzoo.bench.stale import check_line, check_runs
 from pgzoo.bench.suite import SUITE_FILE, Suite, load_suite
+from pgzoo.provenance import Installed
 from pgzoo.userfiles import writable_folder
 
 DEFAULT_SUITE = "quick"
@@ -88,9 +91,15 @@ def run_bench(
     only: list[str] | None = None,
     progress: bool = True,
     population: bool | None = None,
+    retrain_stale: bool = False,
 ) -> BenchReport:
     """Train every run of the suite in ``suite_dir`` not yet in its ``results.jsonl`` and write
     the leaderboard there. Interrupting (SIGINT/SIGTERM) stops the workers; finished runs stay.
+
+    Lines made by other code than the installed one (:mod:`pgzoo.bench.stale`) are reported;
+    with ``retrain_stale`` they are trained again, and so are lines without provenance: the new
+    line is appended (``results.jsonl`` is never edited) and the board uses the latest line of
+    each run.
 
     The seeds of a cell train as one population (:mod:`pgzoo.engine.population`) where the algorithm
     can, unless ``population`` (default: the suite's ``population``) is false. A book figure or
@@ -103,11 +112,23 @@ def run_bench(
     with bench_lock(folder):
         if book:
             return _run_book_suite(folder, seeds, population, progress)
-        return _run_suite(suite_dir, seeds, workers, executor, address, only, progress, population)
+        return _run_suite(suite_dir, seeds, workers, executor, address, only, progress, population, retrain_stale)
+
+
+def latest_lines(results: Any, runs: list[Any]) -> dict[tuple[str, str, int, str], dict[str, Any]]:
+    """The last results line of each run of ``runs`` (a grid's specs) that has one, by its key."""
+    wanted = {r.key for r in runs}
+    out: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+    for line in results.runs():
+        key = (line["algorithm"], line["env"], line["seed"], line["config_hash"])
+        if key in wanted:
+            out[key] = line
+    return out
 
 
 def _run_suite(suite_dir: str | Path, seeds: int | None, workers: int | None, executor: str, address: str | None,
-               only: list[str] | None, progress: bool, population: bool | None) -> BenchReport:
+               only: list[str] | None, progress: bool, population: bool | None,
+               retrain_stale: bool = False) -> BenchReport:
     from pgzoo.registry import get_registry
 
     suite = load_suite(suite_dir)
@@ -123,6 +144,17 @@ def _run_suite(suite_dir: str | Path, seeds: int | None, workers: int | None, ex
     for note in grid.skipped:
         _say(note)
     done = results.done_keys()
+    latest = latest_lines(results, grid.runs)
+    installed = Installed()
+    staleness = check_runs(list(latest.values()), installed)
+    notes = staleness.lines()
+    for line in notes[:-1]:
+        _say(line)
+    if notes:
+        _say("retraining the stale and unknown lines (--retrain-stale)" if retrain_stale else
+             "keeping the stale and unknown lines (--retrain-stale retrains them)")
+    if retrain_stale:
+        done -= {k for k, line in latest.items() if not check_line(line, installed).same}
     todo = [r for r in grid.runs if r.key not in done]
     report = BenchReport(folder, len(grid.runs), len(grid.runs) - len(todo), skipped=grid.skipped)
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
@@ -169,10 +201,11 @@ def _run_book_suite(folder: Path, runs: int | None, population: bool | None, pro
     return BenchReport(folder, n, 0, finished=n, wall_s=time.perf_counter() - start, leaderboard=text)
 
 
-def render_folder(folder: str | Path, suite: Suite | None = None, warn: bool = False) -> str:
+def render_folder(folder: str | Path, suite: Suite | None = None, warn: bool = False, say_stale: bool = False) -> str:
     """Write the leaderboard of the suite in ``folder`` from its ``results.jsonl``; return the markdown.
     (A book figure or example folder is redrawn from its saved runs instead.) With ``warn``, bad
-    lines of ``results.jsonl`` are also reported on stderr."""
+    lines of ``results.jsonl`` are also reported on stderr; with ``say_stale``, the lines made by
+    other code than the installed one (as the board's provenance section says)."""
     from pgzoo.book.figure_suite import is_book_suite
     from pgzoo.book.figures import reproduce_any
 
@@ -183,4 +216,8 @@ def render_folder(folder: str | Path, suite: Suite | None = None, warn: bool = F
     if warn and results.bad_lines:
         print(f"pgzoo leaderboard: {suite.path.parent / RESULTS_FILE}: ignoring {len(results.bad_lines)} bad "
               f"line(s) (a bench redoes their runs): {results.describe_bad_lines()}", file=sys.stderr)
-    return write_leaderboard(build_board(suite, results), suite.path.parent)
+    board = build_board(suite, results)
+    if say_stale:
+        for line in board.staleness.lines():
+            print(f"pgzoo leaderboard: {line}", file=sys.stderr)
+    return write_leaderboard(board, suite.path.parent)

@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from pgzoo import provenance
+
 CRASH_ONCE_ENV = "PGZOO_BENCH_CRASH_ONCE"
 """Test hook: a directory; the first attempt of each run creates a marker there and SIGKILLs its
 own process, so that executors' retrying of killed workers is exercised for real."""
@@ -49,18 +51,24 @@ def limit_threads() -> None:
         torch.set_num_interop_threads(1)
 
 
-def bench_config(config: dict[str, Any]) -> dict[str, Any]:
+def bench_config(config: dict[str, Any], compile_: str | None = None) -> dict[str, Any]:
     """The settings a bench run trains with: ``config`` with ``compile = "auto"`` (the default)
     resolved to ``"off"``. A bench cell's seeds train eagerly alone or as a population alike, so
     that both give the same parameters and committed results reproduce from their seeds; a suite
-    that wants the compiled update says ``compile = "on"``."""
+    that wants the compiled update says ``compile = "on"``. ``compile_`` (a recorded path's setting)
+    overrides both."""
+    if compile_ is not None:
+        return {**config, "compile": compile_}
     if config.get("compile", "auto") == "auto":
         return {**config, "compile": "off"}
     return config
 
 
-def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
-    """Train one run described by ``spec`` (a :class:`RunSpec` as a dict); return its results line."""
+def run_task(spec: dict[str, Any], executor: str = "local", compile_: str | None = None) -> dict[str, Any]:
+    """Train one run described by ``spec`` (a :class:`RunSpec` as a dict); return its results line.
+
+    ``compile_``: the ``compile`` setting to train with, as a line's recorded path says (default:
+    :func:`bench_config`'s)."""
     from pgzoo.bench.suite import RunSpec
     from pgzoo.engine.trainer import EvalSchedule, Trainer
     from pgzoo.registry import get_registry
@@ -80,7 +88,7 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
         if run.kind == "algorithm":
             cls = registry.algorithm(run.registered_name)
             origin = registry.algorithm_origin[run.registered_name]
-            algorithm = cls(cls.make_config(overrides=bench_config(run.config)))
+            algorithm = cls(cls.make_config(overrides=bench_config(run.config, compile_)))
             result = Trainer(algorithm, run.env, run.seed, progress=False, schedule=schedule, logger=logger).run()
         else:
             cls = registry.baseline(run.registered_name)
@@ -88,12 +96,15 @@ def run_task(spec: dict[str, Any], executor: str = "local") -> dict[str, Any]:
             result = cls(dict(run.config)).run(run.env, run.seed, run.steps, schedule)
             for point in result.curve:  # a baseline trains on its own: its evaluation points only
                 logger.on_eval(point)
-    return run_record(run, result.summary, result.curve, origin, time.perf_counter() - start, executor)
+    recorded = result.summary.get("provenance") or provenance.describe(
+        cls.__module__, run.env, provenance.trainer_path({}, torch.float32))
+    return run_record(run, result.summary, result.curve, origin, time.perf_counter() - start, executor, recorded)
 
 
 def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origin: Any, total_wall: float,
-               executor: str) -> dict[str, Any]:
-    """The results line of a finished run (``s``: its trainer summary; ``curve``: its evaluations).
+               executor: str, recorded: dict[str, Any]) -> dict[str, Any]:
+    """The results line of a finished run (``s``: its trainer summary; ``curve``: its evaluations;
+    ``recorded``: its :mod:`pgzoo.provenance`).
 
     Checked to be JSON here, in the worker, so that a plugin returning something else fails
     its own run with a message instead of stopping the bench when the line is written.
@@ -120,6 +131,7 @@ def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origi
         "executor": executor,
         "host": platform.node(),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "provenance": recorded,
     }
     try:
         json.dumps(record)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
-from pgzoo import atomic
+from pgzoo import atomic, provenance
 from pgzoo.book.figure_suite import EXAMPLE_KIND, FigureSuite, Line, load_suite
 from pgzoo.config import load_toml
 from pgzoo.engine.population import Population, PopulationResult
@@ -94,7 +94,7 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
     groups: dict[str, list[int]] = {}
     for i, line in enumerate(suite.lines):
         groups.setdefault(line.algorithm, []).append(i)
-    out: dict[str, Any] = {"lines": [None] * len(suite.lines), "wall_s": {}}
+    out: dict[str, Any] = {"lines": [None] * len(suite.lines), "wall_s": {}, "path": {}}
     for algo_name, members in groups.items():
         algos = [_algorithm(suite, suite.lines[i], episodes, compile_) for i in members]
         start = time.perf_counter()
@@ -102,6 +102,9 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
             pop = Population([a for a in algos for _ in seeds], suite.env, seeds * len(members),
                              snapshot_episodes=p_after, progress=progress, stop_on_truncation=True).run()
             pop.check()  # a run that diverged would bias the figure: stop, as a single run would
+            out["path"][algo_name] = {**provenance.trainer_path({"compile": algos[0].config.compile,
+                                                                 "compiled": pop.compiled}, torch.float32, seeds),
+                                      "population_lines": members}  # each line's seeds: population_seeds
             final_p = p_right(pop, pop.params)
             for j, i in enumerate(members):
                 rows = slice(j * runs, (j + 1) * runs)
@@ -118,6 +121,7 @@ def run_lines(suite: FigureSuite, runs: int | None = None, episodes: int | None 
         else:
             for j, i in enumerate(members):
                 results = [Trainer(algos[j], suite.env, s, progress=False).run() for s in seeds]
+                out["path"][algo_name] = results[0].summary["provenance"]["path"]
                 out["lines"][i] = {
                     "returns": np.array([[e["return"] for e in r.episodes] for r in results]),
                     "lengths": np.array([[e["length"] for e in r.episodes] for r in results]),
@@ -143,7 +147,10 @@ def save_runs(folder: Path, suite: FigureSuite, data: dict[str, Any]) -> None:
             "runs": int(data["lines"][0]["returns"].shape[0]), "episodes": int(data["lines"][0]["returns"].shape[1]),
             "p_after_episodes": data["p_after_episodes"], "wall_s": {k: round(v, 1) for k, v in data["wall_s"].items()},
             "compile": data.get("compile", "as the suite's lines say"),
-            "torch": torch.__version__}
+            "torch": torch.__version__,
+            "provenance": provenance.describe(
+                sorted({get_algorithm(line.algorithm).__module__ for line in suite.lines}), suite.env,
+                {"per_algorithm": data.get("path", {})})}
     atomic.write_text(folder / "runs.json", json.dumps(meta, indent=2) + "\n")
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pgzoo import atomic
+from pgzoo.provenance import sentence
 
 if TYPE_CHECKING:
     from pgzoo.book.figure_suite import FigureSuite
@@ -48,8 +49,10 @@ def capped(data: dict[str, np.ndarray]) -> np.ndarray:
     return data["truncated"].any(axis=1)
 
 
-def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    """The rows as a Markdown table with a caption stating the runs, the cap and the mode."""
+def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[str, Any],
+                   folder: Path | None = None) -> str:
+    """The rows as a Markdown table with a caption stating the runs, the cap and the mode, and (with
+    ``folder``) a sentence on the runs' provenance against the installed code (:func:`pgzoo.provenance.sentence`)."""
     keys = list(rows[0])
     fmt = {k: (lambda v: f"{v:.3f}") if k.startswith("p(") else (lambda v: f"{v:.2f}") for k in keys}
     lines = ["| " + " | ".join(keys) + " |", "|" + "|".join("---" for _ in keys) + "|"]
@@ -69,7 +72,8 @@ def markdown_table(suite: FigureSuite, rows: list[dict[str, Any]], meta: dict[st
     )
     if suite.reference is not None:
         caption += f" {suite.reference_label} ≈ {suite.reference:.3f}."
-    return caption + "\n\n" + "\n".join(lines) + "\n"
+    made = sentence(meta.get("provenance"), f"pgzoo bench {folder}") if folder is not None else ""
+    return caption + "\n\n" + "\n".join(lines) + "\n" + (f"\n{made}\n" if made else "")
 
 
 def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> None:
@@ -111,7 +115,7 @@ def _draw(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) ->
 def render(folder: Path, suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> Path:
     """Write ``figure.png``, ``table.md`` and ``table.json`` into ``folder``; return the figure's path."""
     rows = table_rows(suite, lines, meta)
-    atomic.write_text(folder / "table.md", markdown_table(suite, rows, meta))
+    atomic.write_text(folder / "table.md", markdown_table(suite, rows, meta, folder))
     atomic.write_text(folder / "table.json", json.dumps({"suite": suite.name, "cap": suite.max_episode_steps,
                                                    "meta": meta, "rows": rows}, indent=2, ensure_ascii=False) + "\n")
     path = folder / "figure.png"
