@@ -105,7 +105,7 @@ def _own_fields(cls: type) -> list[str]:
 
 
 def _value(v: Any) -> str:
-    return f"`{json.dumps(v, ensure_ascii=False)}`"
+    return f"`{json.dumps(v, ensure_ascii=False, default=str)}`"
 
 
 def algorithm_page(name: str, cls: type, prov: Any, boards: dict[str, dict[str, Any]]) -> str:
@@ -274,10 +274,14 @@ def _tune(field: Any) -> str:
 def config_table(model: type, keys: list[str]) -> list[str]:
     """Rows of key, type, default, allowed values, `pgzoo tune` range and meaning of ``keys`` of ``model``."""
     lines = ["| key | type | default | allowed | `pgzoo tune` range | meaning |", "|---|---|---|---|---|---|"]
+    from pgzoo.config import ANNEAL_MARK
+
     for key in keys:
         f = model.model_fields[key]
         desc = (f.description or "").replace("|", "\\|")
-        lines.append(f"| `{key}` | {_type(f.annotation)} | {_value(f.default)} "
+        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get(ANNEAL_MARK):
+            desc += " (annealable: `anneal` may schedule it over the run)"
+        lines.append(f"| `{key}` | {_type(f.annotation)} | {_value(f.get_default(call_default_factory=True))} "
                      f"| {_range(f)} | {_tune(f)} | {desc} |")
     return lines
 
