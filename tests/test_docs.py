@@ -376,3 +376,39 @@ def _children_cpu() -> float:
 
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
+
+
+# --- what a package is expected to have ---------------------------------------------------------
+
+def test_readme_is_short_and_lists_every_builtin_algorithm() -> None:
+    from pgzoo.registry import get_registry
+
+    text = (ROOT / "README.md").read_text()
+    assert 150 <= len(text.splitlines()) <= 250
+    rows = set(re.findall(r"^\| `([\w-]+)` \|", text, flags=re.M))
+    reg = get_registry()
+    builtin = {n for n, prov in reg.algorithm_origin.items()
+               if (ROOT / "plugins" / prov.dist.removeprefix("pgzoo-")).is_dir()}
+    assert builtin <= rows, f"README's algorithms table misses {sorted(builtin - rows)}"
+
+
+def test_version_license_citation_and_ignored_outputs() -> None:
+    import subprocess
+    import tomllib
+
+    import pgzoo
+
+    code, output = run_pgzoo(["--version"])
+    assert code == 0 and output.startswith(f"pgzoo {pgzoo.__version__} (Python ")
+    assert "torch" in output and "gymnasium" in output
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert re.search(rf"^version: {re.escape(pgzoo.__version__)}$", (ROOT / "CITATION.cff").read_text(), flags=re.M)
+    assert "## [Unreleased]" in (ROOT / "CHANGELOG.md").read_text()
+    outputs = ["cartpole.mp4", "curves.png", "tb/x", "tune-actor-critic-CartPole-v1/best.toml", "tune.db", "site/x",
+               "runs/x", "pgzoo-bench-quick/x"]
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", *outputs], cwd=ROOT, capture_output=True, text=True)
+    assert sorted(ignored.stdout.split()) == sorted(outputs)
+    committed = ["leaderboards/classic-control/curves.png", "leaderboards/tuning/actor-critic-CartPole-v1/tune.db"]
+    kept = subprocess.run(["git", "check-ignore", "--no-index", *committed], cwd=ROOT, capture_output=True, text=True)
+    assert kept.stdout == ""  # the committed figures and study are not caught by those patterns
