@@ -210,13 +210,20 @@ def cli_reference() -> str:
     """Every command of ``pgzoo`` with its full ``--help``, straight from the parser."""
     from pgzoo.cli import build_parser
 
+    saved = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width: fix it for the page
-    parser = build_parser()
-    out = ["# Command line\n", "*Generated at build time from the `pgzoo` argparse parser "
-           "(`pgzoo.cli.build_parser`): every command and flag, as `--help` prints it.*\n",
-           "```text", parser.format_help().rstrip(), "```\n"]
-    for name, sub in parser.commands.items():
-        out += [f"## `pgzoo {name}`\n", "```text", sub.format_help().rstrip(), "```\n"]
+    try:
+        parser = build_parser()
+        out = ["# Command line\n", "*Generated at build time from the `pgzoo` argparse parser "
+               "(`pgzoo.cli.build_parser`): every command and flag, as `--help` prints it.*\n",
+               "```text", parser.format_help().rstrip(), "```\n"]
+        for name, sub in parser.commands.items():
+            out += [f"## `pgzoo {name}`\n", "```text", sub.format_help().rstrip(), "```\n"]
+    finally:
+        if saved is None:
+            os.environ.pop("COLUMNS", None)
+        else:
+            os.environ["COLUMNS"] = saved
     out.append("Usage errors print one line and exit with code 2; see [Troubleshooting](../troubleshooting.md).")
     return "\n".join(out) + "\n"
 
