@@ -665,7 +665,7 @@ algorithms = { actor-critic = { hyperparams = { num_envs = 1 } } }
     finally:
         if bench.poll() is None:
             os.killpg(bench.pid, signal.SIGKILL)
-    assert bench.returncode == 130
+    assert bench.returncode == 130, err
     assert err.splitlines()[1:] == ["pgzoo bench: interrupted"], err  # no "leaked semaphore" warning
 
 
