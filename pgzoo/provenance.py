@@ -268,6 +268,22 @@ def describe(algorithm_module: str | list[str] | None, env_id: str | None, path:
             "code_parts": table, "path": dict(path), "libraries": libraries(), "machine": machine()}
 
 
+def params_hash(state: Any) -> str:
+    """A fingerprint of trained parameters: SHA-256 (16 hex digits) over the names, dtypes, shapes and
+    bytes of ``state`` (a module's ``state_dict()``, or the module). Any change of a run's arithmetic
+    changes it, also one that leaves every evaluation return as it was."""
+    import torch
+
+    if hasattr(state, "state_dict"):
+        state = state.state_dict()
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def trainer_path(compile_report: dict[str, Any], dtype: Any,
                  population_seeds: list[int] | None = None) -> dict[str, Any]:
     """The ``path`` of a run: alone or as a population (with its members' seeds), the ``compile``

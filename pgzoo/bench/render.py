@@ -189,11 +189,17 @@ def plot_curves(board: Board, path: Path) -> tuple[int, int]:
     suite = board.suite
     envs = list(suite.model.envs)
     algorithms = list(suite.model.algorithms)
-    styles = {a: plotting.style(i) for i, a in enumerate(algorithms)}
     panels = suite.model.curves == "panels" or (suite.model.curves == "auto" and len(algorithms) > 4)
+    data = {env_id: _iqm_curves(board, env_id) for env_id in envs}
+    shown = [a for a in algorithms if any(a in data[e][1] for e in envs)] or algorithms
+    shape = (len(envs), len(shown)) if panels else (1, len(envs))
+    key = _plot_key(board, data, panels)
+    if plotting.png_text(path, PLOT_KEY) == key:
+        return shape  # the same picture: it is there already
+    meta = {PLOT_KEY: key}
+    styles = {a: plotting.style(i) for i, a in enumerate(algorithms)}  # (seaborn's palette: imported here)
     plt = plotting.pyplot()
     ylabel = f"evaluation return\n({suite.model.score} policy; IQM, 95% CI)"
-    data = {env_id: _iqm_curves(board, env_id) for env_id in envs}
     if not panels:
         fig, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.6), squeeze=False)
         for ax, env_id in zip(axes[0], envs, strict=True):
@@ -206,9 +212,8 @@ def plot_curves(board: Board, path: Path) -> tuple[int, int]:
             ax.set_xlabel("env steps")
             ax.set_ylabel(ylabel)
         plotting.legend_below(fig, list(axes[0]))
-        plotting.save(fig, path)
-        return axes.shape
-    shown = [a for a in algorithms if any(a in data[e][1] for e in envs)] or algorithms
+        plotting.save(fig, path, metadata=meta)
+        return shape
     fig, axes = plt.subplots(len(envs), len(shown), figsize=(2.6 * len(shown) + 0.8, 2.5 * len(envs) + 0.9),
                              squeeze=False, sharex="row", sharey="row")
     for row, env_id in enumerate(envs):
@@ -232,8 +237,37 @@ def plot_curves(board: Board, path: Path) -> tuple[int, int]:
             if row == len(envs) - 1:
                 ax.set_xlabel("env steps", fontsize=8)
     plotting.legend_below(fig, list(axes.flat))
-    plotting.save(fig, path)
-    return axes.shape
+    plotting.save(fig, path, metadata=meta)
+    return shape
+
+
+PLOT_KEY = "pgzoo-plot-input"
+"""The PNG text chunk of ``curves.png`` holding :func:`_plot_key` of what it shows."""
+
+
+def _plot_key(board: Board, data: dict[str, Any], panels: bool) -> str:
+    """A hash of everything ``curves.png`` shows (the curves and bands, labels, reference lines, layout)
+    and of the code and matplotlib that draw it: the same key, the same picture."""
+    import hashlib
+
+    import matplotlib
+
+    from pgzoo.provenance import file_hash
+
+    s = board.suite.model
+    h = hashlib.sha256(json.dumps({
+        "envs": list(s.envs), "algorithms": list(s.algorithms), "score": s.score, "panels": panels,
+        "thresholds": board.thresholds, "random": board.random_scores, "matplotlib": matplotlib.__version__,
+        "code": [file_hash(Path(__file__)), file_hash(Path(plotting.__file__))],
+    }, sort_keys=True, default=str).encode())
+    for env_id in s.envs:
+        grid, curves = data[env_id]
+        h.update(np.ascontiguousarray(grid).tobytes())
+        for algorithm, (n, *arrays) in sorted(curves.items()):
+            h.update(f"{env_id}|{algorithm}|{n}".encode())
+            for a in arrays:
+                h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def write_leaderboard(board: Board, folder: Path) -> str:
