@@ -11,7 +11,7 @@ from torch import nn
 
 from pgzoo.config import AlgorithmConfig, build_config
 from pgzoo.engine.schedules import SETTING, Schedule, ScheduleKind
-from pgzoo.engine.update import optimizer_step
+from pgzoo.engine.update import optimizer_step, stepped_parameters
 from pgzoo.errors import UsageError
 from pgzoo.features import ObsWithBias, PerActionObs
 from pgzoo.losses import LossTerms, SurrogateLoss
@@ -45,12 +45,16 @@ class Algorithm:
       :attr:`env_defaults`, :attr:`verify_variants`;
     - :meth:`prepare` (optional): what must be fixed at θ_old before the SGD steps, no grad;
     - :meth:`update_batches` (optional): the batches of the consecutive optimiser steps
-      (sequential steps, epochs, minibatches), with the run's own random generator;
+      (sequential steps, epochs, minibatches), with the run's own random generator; a batch
+      may step only the policy's or only the value function's parameters
+      (:meth:`Rollout.stepping`; the others keep their values and optimiser state);
     - :meth:`book_update`: the box in closed form, for ``pgzoo verify``.
 
     The trainer, population training, ``pgzoo verify`` and the conformance tests all go
     through :meth:`update` (prepare → update_batches → loss → optimiser step), so what is
-    verified is what is trained. An algorithm keeps no state of its own between calls: state
+    verified is what is trained. Every rollout carries the run's progress p, the fraction of the
+    budget done (:attr:`Rollout.progress`), which ``prepare`` and the loss read annealed settings
+    at (:mod:`pgzoo.annealing`). An algorithm keeps no state of its own between calls: state
     a loss needs between calls (eligibility traces) is created in ``Loss.init_state``, where
     the engine keeps one copy per run.
     """
@@ -239,18 +243,25 @@ class Algorithm:
         (:attr:`compiled_step`) and one step per rollout (``update_batches`` not overridden),
         prepare and the step are one compiled call (:meth:`CompiledStep.update`).
 
+        Each batch's step updates the parameter groups it names (:attr:`Rollout.groups`: the
+        policy's, the value function's, or all); the others keep their parameters and their
+        optimiser state. ``rollout.progress`` (the fraction of the budget done, set by the
+        engine; ``None`` reads as 0) reaches ``prepare`` and every batch's loss.
+
         Raises :class:`~pgzoo.errors.NonFiniteLossError` *before* stepping when a loss term or a gradient
         is NaN or infinite, so the parameters stay the last good ones, and
         :class:`~pgzoo.rollout.RolloutError` (before any step) when ``rollout.t`` breaks its
         contract with this rollout or the previous one given to this algorithm: t restarts at 0
-        after ``terminated | truncated`` and increases by 1 otherwise (``check_rollouts``).
+        after ``terminated | truncated`` and increases by 1 otherwise (``check_rollouts``), or
+        when a batch names a group the agent does not have (``"value"`` without v̂).
         """
         if self.check_rollouts and self.uses_time_index:
             self.time_index_check(rollout)
         compiled = self.compiled_step
         if compiled is not None and (compiled.agent is not agent or compiled.optimizer is not optimizer):
             compiled = None  # compiled for the trainer's agent, not this one
-        if compiled is not None and type(self).update_batches is Algorithm.update_batches:
+        if compiled is not None and type(self).update_batches is Algorithm.update_batches \
+                and rollout.groups is None:
             # one step on the whole rollout: prepare and the step compiled as one (the engine's)
             terms = compiled.update(rollout)
             return {**{k: float(v.detach()) for k, v in terms.items()}, "optimizer_steps": 1.0}
@@ -259,11 +270,12 @@ class Algorithm:
         terms: LossTerms = {}
         steps = 0
         for batch in self.update_batches(rollout, generator):
+            only = stepped_parameters(agent, batch.groups)
             if compiled is not None:
                 terms = compiled(batch)
             else:
                 terms = self.loss(agent.policy, agent.value, batch)
-                optimizer_step(terms, optimizer, self.config.max_grad_norm)
+                optimizer_step(terms, optimizer, self.config.max_grad_norm, only)
             steps += 1
         return {**{k: float(v.detach()) for k, v in terms.items()}, "optimizer_steps": float(steps)}
 

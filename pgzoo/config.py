@@ -47,6 +47,17 @@ def tunable(
     return {TUNE_KEY: {"low": low, "high": high, "log": log}}
 
 
+ANNEAL_MARK = "annealable"
+"""The key of a field's ``json_schema_extra`` that lets ``anneal`` schedule it (:func:`annealable`)."""
+
+
+def annealable(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Mark a float setting as one the config's ``anneal`` may schedule over the run's progress:
+    ``Field(0.2, json_schema_extra=annealable())`` (or ``annealable(tunable(...))`` for both).
+    The algorithm must read it with :func:`pgzoo.annealing.annealed`."""
+    return {**(extra or {}), ANNEAL_MARK: True}
+
+
 class AlgorithmConfig(BaseModel):
     """Settings shared by every algorithm. Unknown keys are rejected.
 
@@ -117,6 +128,12 @@ class AlgorithmConfig(BaseModel):
     lr_schedule: Literal["constant", "linear"] = Field(
         "constant", description="step sizes constant, or decayed linearly to 0 over the budget (fraction done)"
     )
+    anneal: dict[str, Literal["constant", "linear"]] = Field(
+        default_factory=dict,
+        description="schedules of settings over the run's progress p (fraction of the budget done), e.g. "
+                    "{clip_range = 'linear'}: value·(1 − p); only settings the algorithm marks annealable "
+                    "(pgzoo.annealing)",
+    )
     checkpoint_every: int | None = Field(
         None, ge=0,
         description="pgzoo train saves a checkpoint at the first update after every this many env steps (None: a "
@@ -151,6 +168,13 @@ class AlgorithmConfig(BaseModel):
             raise ValueError("init_mu applies only to policy='linear' (a Gaussian policy's linear mean)")
         if self.features == "env" and self.policy != "linear":
             raise ValueError("features='env' (the environment's x(s,a)) applies only to policy='linear'")
+        marked = sorted(k for k, f in type(self).model_fields.items()
+                        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get(ANNEAL_MARK))
+        for key in self.anneal:
+            if key not in marked:
+                hint = " (step sizes follow lr_schedule)" if key.startswith("alpha_") else ""
+                raise ValueError(f"anneal: {key!r} is not a setting this algorithm anneals{hint}; "
+                                 f"annealable: {', '.join(marked) or 'none'}")
         return self
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from pgzoo.annealing import annealed
 from pgzoo.policies import Policy
 from pgzoo.rollout import Rollout
 from pgzoo.values import ValueFunction
@@ -81,6 +82,11 @@ class SurrogateLoss(nn.Module):
         population training (:mod:`pgzoo.engine.population`) can keep one copy per run; the trainer
         calls it before the first update.
         """
+
+    def setting(self, name: str, rollout: Rollout) -> torch.Tensor | float:
+        """The config's setting ``name`` at ``rollout.progress``: annealed if ``config.anneal``
+        schedules it (:func:`pgzoo.annealing.annealed`), else as configured."""
+        return annealed(self.config, name, rollout.progress)
 
     def forward(self, policy: Policy, value: ValueFunction | None, rollout: Rollout) -> LossTerms:  # pragma: no cover
         raise NotImplementedError

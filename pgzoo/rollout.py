@@ -11,6 +11,9 @@ import torch
 
 from pgzoo.errors import UsageError
 
+GROUPS = ("policy", "value")
+"""The agent's parameter groups a batch can step (:attr:`Rollout.groups`): θ of π, w of v̂."""
+
 
 class RolloutError(UsageError, ValueError):
     """A rollout breaks its contract (shapes, or the time index ``t``); the message says where."""
@@ -32,6 +35,17 @@ class Rollout:
     (:meth:`pgzoo.Algorithm.prepare`: old log-probabilities, advantages, value targets), each
     ``[T, N, ...]`` like the other fields; indexing, :meth:`cat`, :meth:`transitions` and
     :meth:`select_envs` carry them along.
+
+    ``progress`` is the run's progress when the engine hands the rollout to
+    :meth:`pgzoo.Algorithm.update`: the fraction of the training budget done (a 0-d float64
+    tensor in [0, 1]; see :func:`pgzoo.annealing.budget_fraction`); ``prepare`` and the loss read
+    annealed settings through it (:func:`pgzoo.annealing.annealed`). ``None`` outside the
+    engine (read as 0). Indexing and minibatches keep it as it is.
+
+    ``groups`` says which of the agent's parameters the optimiser step on this batch updates:
+    ``("policy",)`` (θ), ``("value",)`` (w, and whatever else the critic learns) or ``None``
+    (all). The parameters of the other groups keep their values *and* their optimiser state
+    (Adam's moments and step counts). Set it in ``update_batches`` with :meth:`stepping`.
     """
 
     obs: torch.Tensor
@@ -43,6 +57,14 @@ class Rollout:
     t: torch.Tensor
     returns: torch.Tensor | None = None
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    progress: torch.Tensor | None = None
+    groups: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.groups is not None and (not self.groups or not set(self.groups) <= set(GROUPS)
+                                        or len(set(self.groups)) != len(self.groups)):
+            raise RolloutError(f"Rollout.groups must name distinct groups among {GROUPS} (or be None: all); "
+                               f"got {self.groups!r}")
 
     @property
     def num_steps(self) -> int:
@@ -93,15 +115,22 @@ class Rollout:
         return cls(obs, stack(cols[1]), stack(cols[2], float_dtype), stack(cols[3], torch.bool),
                    stack(cols[4], torch.bool), next_obs, stack(cols[6], torch.long))
 
-    def replace(self, **changes: torch.Tensor | None) -> Rollout:
+    def replace(self, **changes: Any) -> Rollout:
         """A copy with some fields replaced."""
         return dataclasses.replace(self, **changes)
 
+    def stepping(self, *groups: str) -> Rollout:
+        """This batch, with its optimiser step updating only ``groups`` (``"policy"``, ``"value"``);
+        no argument: all of them. E.g. ``yield batch.stepping("value")`` for a critic-only step."""
+        return self.replace(groups=tuple(groups) or None)
+
     def _map(self, fn) -> Rollout:
-        """Apply ``fn`` to every tensor field and extra (``None`` stays ``None``)."""
+        """Apply ``fn`` to every per-step tensor field and extra (``None`` stays ``None``);
+        ``progress`` and ``groups`` are kept as they are."""
         out = {f.name: (None if getattr(self, f.name) is None else fn(getattr(self, f.name)))
-               for f in dataclasses.fields(self) if f.name != "extras"}
-        return Rollout(**out, extras={k: fn(v) for k, v in self.extras.items()})
+               for f in dataclasses.fields(self) if f.name not in _WHOLE}
+        return Rollout(**out, extras={k: fn(v) for k, v in self.extras.items()}, progress=self.progress,
+                       groups=self.groups)
 
     def __getitem__(self, index: slice | int) -> Rollout:
         """Select time steps (an int keeps the time axis, with length 1)."""
@@ -125,17 +154,23 @@ class Rollout:
 
     @staticmethod
     def cat(parts: list[Rollout]) -> Rollout:
-        """Concatenate rollouts along the time axis (their extras must have the same keys)."""
+        """Concatenate rollouts along the time axis (their extras must have the same keys); the
+        result has the last part's ``progress`` and ``groups``."""
         out = {}
         for f in dataclasses.fields(Rollout):
-            if f.name == "extras":
+            if f.name in _WHOLE:
                 continue
             values = [getattr(p, f.name) for p in parts]
             out[f.name] = None if any(v is None for v in values) else torch.cat(values, dim=0)
         keys = parts[0].extras.keys()
         if any(p.extras.keys() != keys for p in parts):
             raise ValueError("cannot concatenate rollouts whose extras differ in their keys")
-        return Rollout(**out, extras={k: torch.cat([p.extras[k] for p in parts]) for k in keys})
+        return Rollout(**out, extras={k: torch.cat([p.extras[k] for p in parts]) for k in keys},
+                       progress=parts[-1].progress, groups=parts[-1].groups)
+
+
+_WHOLE = ("extras", "progress", "groups")
+"""Fields of a :class:`Rollout` that are not one tensor per step."""
 
 
 class TimeIndexCheck:

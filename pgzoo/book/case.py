@@ -43,6 +43,10 @@ class BookCase:
     t: np.ndarray  # [T, N] int, time index within the episode
     schedule: Schedule = EVERY_STEP
     update_seed: int = 0
+    progress: float = 0.0
+    """A piece's (:meth:`rollouts`) progress: the fraction of the case's stream done when the piece is
+    complete, (rows up to and including its last) / L, what :attr:`pgzoo.Rollout.progress` is in
+    training with a budget of L·N env steps; 0 for a whole case."""
 
     def rollouts(self) -> list[BookCase]:
         """The pieces of experience the engine hands to ``update``, in order: segments ``[n, N]``
@@ -58,7 +62,7 @@ class BookCase:
             for _, r in collector.add(run, *row):
                 pieces.append(replace(self, states=r.obs.numpy(), actions=r.actions.numpy(), rewards=r.rewards.numpy(),
                                       terminated=r.terminated.numpy(), truncated=r.truncated.numpy(),
-                                      next_states=r.next_obs.numpy(), t=r.t.numpy()))
+                                      next_states=r.next_obs.numpy(), t=r.t.numpy(), progress=(k + 1) / L))
         return pieces
 
     def pi(self, theta: np.ndarray, s: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.annealing import progress_tensor
 from pgzoo.book.case import BookCase
 from pgzoo.engine.schedules import Schedule
 from pgzoo.features import StateActionTable, StateTable
@@ -133,6 +134,7 @@ def rollouts_for(case: BookCase) -> Iterator[Rollout]:
             rewards=torch.as_tensor(piece.rewards, dtype=torch.float64),
             terminated=torch.as_tensor(piece.terminated), truncated=torch.as_tensor(piece.truncated),
             next_obs=eye[torch.as_tensor(piece.next_states)], t=torch.as_tensor(piece.t),
+            progress=progress_tensor(piece.progress),
         )
 
 

@@ -225,6 +225,7 @@ class CompiledStep:
         self._prefix: list[torch.Tensor] = []
         self._prefix_of: object = None
         self._lrs: tuple[list[float], list[torch.Tensor]] = ([], [])
+        self._masks: dict[tuple[str, ...] | None, torch.Tensor] = {}
 
     def _total(self, params: dict[str, torch.Tensor], batch: Rollout) -> tuple[torch.Tensor, tuple]:
         total, terms = torch.func.functional_call(self.module, params, (batch,), strict=False)
@@ -233,30 +234,33 @@ class CompiledStep:
     def _make_step(self, fields: tuple[str, ...], keys: tuple[str, ...], prepare: bool) -> Any:
         """The function compiled for batches with tensor ``fields`` (in this order) and loss
         terms ``keys``: ``step(flat)`` with ``flat`` = parameters, optimiser states (three per
-        parameter for Adam), step sizes (one per group), then the batch's fields; it returns the
-        finiteness flag and the terms' values in ``keys``' order (a flat tuple of tensors). With
-        ``prepare``, the algorithm's ``prepare`` runs first, at the parameters before the step."""
+        parameter for Adam), step sizes (one per group), which parameters step (a bool per
+        parameter: the batch's :attr:`~pgzoo.Rollout.groups`, an input so that one graph serves
+        every batch), then the batch's fields; it returns the finiteness flag and the terms'
+        values in ``keys``' order (a flat tuple of tensors). With ``prepare``, the algorithm's
+        ``prepare`` runs first, at the parameters before the step."""
         P, S, G = len(self.params), 3 if self.adam else 0, len(self.groups)
         names = ["agent." + n for g in self.groups for n in g]
 
         def step(flat: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
             params = flat[:P]
             states = [flat[P + S * i:P + S * (i + 1)] for i in range(P)]
-            lrs = flat[P + S * P:P + S * P + G]
-            batch = _batch_of(fields, flat[P + S * P + G:])
+            lrs, live = flat[P + S * P:P + S * P + G], flat[P + S * P + G]
+            batch = _batch_of(fields, flat[P + S * P + G + 1:])
             if prepare:
                 batch = torch.func.functional_call(self.preparer, dict(zip(names, params, strict=True)), (batch,),
                                                    strict=False)
-            terms, ok = self._step(params, states, lrs, batch)
+            terms, ok = self._step(params, states, lrs, batch, live)
             return (ok, *(terms[k] for k in keys))
 
         return step
 
     def _step(self, params: list[torch.Tensor], states: list[list[torch.Tensor]], lrs: list[torch.Tensor],
-              batch: Rollout) -> tuple[LossTerms, torch.Tensor]:
+              batch: Rollout, live: torch.Tensor) -> tuple[LossTerms, torch.Tensor]:
         names = [n for g in self.groups for n in g]
         grads, (total, terms) = self.grad({"agent." + n: p for n, p in zip(names, params, strict=True)}, batch)
-        grads = [grads["agent." + n] for n in names]
+        # the parameters the batch does not step: no gradient (for clipping), then their old values and state
+        grads = [torch.where(live[i], grads["agent." + n], 0.0) for i, n in enumerate(names)]
         if self.max_grad_norm is not None:
             norm = torch.nn.utils.get_total_norm(grads)
             coef = torch.clamp(self.max_grad_norm / (norm + 1e-6), max=1.0)  # as clip_grad_norm_
@@ -283,9 +287,10 @@ class CompiledStep:
                 for p, g in zip(ps, gs, strict=True):
                     p.sub_(lrs[gi] * g)
             start += k
-        for p, st, was in zip(params, states, old, strict=True):
+        for i, (p, st, was) in enumerate(zip(params, states, old, strict=True)):
+            keep = ok & live[i]  # a non-finite step changes nothing; nor does a step of another group
             for t, w in zip([p, *st], was, strict=True):
-                t.copy_(torch.where(ok, t, w))  # a non-finite step changes nothing
+                t.copy_(torch.where(keep, t, w))
         return terms, ok
 
     def _inputs(self) -> list[torch.Tensor]:
@@ -299,6 +304,14 @@ class CompiledStep:
             self._prefix = [p.detach() for p in self.params] + [t for s in states for t in s]
             self._prefix_of = st
         return self._prefix
+
+    def _live(self, groups: tuple[str, ...] | None) -> torch.Tensor:
+        """Which parameters (in :attr:`params` order) a batch with :attr:`~pgzoo.Rollout.groups` steps."""
+        mask = self._masks.get(groups)
+        if mask is None:
+            names = [n for g in self.groups for n in g]
+            mask = self._masks[groups] = torch.tensor([groups is None or n.split(".", 1)[0] in groups for n in names])
+        return mask
 
     def _step_sizes(self) -> list[torch.Tensor]:
         """Each group's step size as a float64 scalar tensor (new tensors only when one changed)."""
@@ -328,7 +341,7 @@ class CompiledStep:
         if self.eager:
             return self._eager(batch)
         fields, values = _fields(batch)
-        flat = [*self._inputs(), *self._step_sizes(), *values]
+        flat = [*self._inputs(), *self._step_sizes(), self._live(batch.groups), *values]
         shape = (prepare, *((f, v.shape, v.stride(), v.dtype) for f, v in zip(fields, values, strict=True)))
         graph = self._graphs.get(shape)
         if graph is not None and graph.ready:
@@ -411,14 +424,14 @@ class CompiledStep:
         self.compile_cpu_s += time.process_time() - c0
 
     def _eager(self, batch: Rollout) -> LossTerms:
-        from pgzoo.engine.update import optimizer_step
+        from pgzoo.engine.update import optimizer_step, stepped_parameters
 
         terms = self.loss(self.agent.policy, self.agent.value, batch)
-        optimizer_step(terms, self.optimizer, self.max_grad_norm)
+        optimizer_step(terms, self.optimizer, self.max_grad_norm, stepped_parameters(self.agent, batch.groups))
         return terms
 
 
-BATCH_FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t", "returns")
+BATCH_FIELDS = ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t", "returns", "progress")
 """The tensor fields of a :class:`~pgzoo.rollout.Rollout` a compiled step takes (then its extras)."""
 
 

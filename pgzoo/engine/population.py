@@ -69,6 +69,7 @@ from torch.distributions import Categorical
 from torch.func import vmap
 
 from pgzoo.algorithm import Agent, Algorithm, MonteCarloAlgorithm
+from pgzoo.annealing import budget_fractions
 from pgzoo.engine import compiled
 from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import STEP_FIELDS, Collector
@@ -81,7 +82,7 @@ from pgzoo.engine.safety import state_leak
 from pgzoo.engine.stacked_optim import stacked_optimizer
 from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
-from pgzoo.engine.update_queue import Fields, UpdateQueue, from_fields, stacked_batches
+from pgzoo.engine.update_queue import Fields, UpdateQueue, from_fields, groups_of, stacked_batches
 from pgzoo.errors import UsageError
 from pgzoo.losses import total_loss
 from pgzoo.progress import progress_bar
@@ -379,8 +380,13 @@ class Population:
         update_gens = [torch.Generator().manual_seed(update_seed(rs.torch)) for rs in self.run_seeds]
         base_lr = {n: v.clone() for n, v in optim.lr.items()}
 
+        def progress(runs: np.ndarray) -> torch.Tensor:
+            """The fraction of the budget each of ``runs`` has done (``[k]`` float64; Rollout.progress)."""
+            return torch.from_numpy(budget_fractions(env_steps[runs], ep_count[runs], budget_steps, budget_eps))
+
         def push(run: int, rollout: Rollout) -> None:
             """Prepare a finished rollout at run ``run``'s θ_old and queue its update batches."""
+            rollout = rollout.replace(progress=progress(np.array([run]))[0])
             if prepares:
                 with torch.no_grad():
                     rollout = bound_prepare({k: v[run] for k, v in params.items()}, rollout)
@@ -457,6 +463,16 @@ class Population:
             return actions
 
         def learn(runs: np.ndarray, fields: Fields) -> None:
+            fields = dict(fields)
+            groups = fields.pop("groups", None)  # [k, len(GROUPS)]: which parameters each run's batch steps
+            if groups is not None and groups.all():
+                groups = None
+            if "progress" not in fields:  # counted as at push (a run with queued batches does not collect)
+                fields["progress"] = progress(runs)
+            if groups is not None and compiled_step is not None and not self.compiled_fallback:
+                warn(f"cannot compile the population update of '{algo.name}': its batches step only some "
+                     "parameters (Rollout.groups); training eagerly")
+                self.compiled_fallback = True
             if compiled_step is not None and len(runs) == R and not self.compiled_fallback:
                 if cfg.lr_schedule != "constant":
                     set_rates(runs)
@@ -488,17 +504,24 @@ class Population:
                 runs, idx = runs[keep.numpy()], idx[keep]
                 grads = tuple(None if g is None else g[keep] for g in grads)
                 new_state = {k: v[keep] for k, v in new_state.items()}
+                groups = None if groups is None else groups[keep]
                 if not len(runs):
                     return
             grads = {n: g for n, g in zip(sub, grads, strict=True) if g is not None}
-            if cfg.max_grad_norm is not None:  # torch.nn.utils.clip_grad_norm_, per run
-                norm = torch.sqrt(sum(g.reshape(len(runs), -1).pow(2).sum(1) for g in grads.values()))
-                coef = (cfg.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
-                grads = {n: g * coef.reshape(-1, *[1] * (g.dim() - 1)) for n, g in grads.items()}
             if cfg.lr_schedule != "constant":
                 set_rates(runs)
+            # the runs whose batches step the same groups step together; the others' rows stay as they are
+            patterns = [(None, slice(None))] if groups is None else [
+                (groups_of(row), torch.from_numpy((groups == row).all(1).numpy())) for row in groups.unique(dim=0)]
             with torch.no_grad():
-                optim.step(idx, grads)
+                for named, rows in patterns:
+                    g = {n: v[rows] for n, v in grads.items() if named is None or n.split(".", 1)[0] in named}
+                    if cfg.max_grad_norm is not None and g:  # torch.nn.utils.clip_grad_norm_, per run
+                        norm = torch.sqrt(sum(v.reshape(v.shape[0], -1).pow(2).sum(1) for v in g.values()))
+                        coef = (cfg.max_grad_norm / (norm + 1e-6)).clamp(max=1.0)
+                        g = {n: v * coef.reshape(-1, *[1] * (v.dim() - 1)) for n, v in g.items()}
+                    if g:
+                        optim.step(idx[rows], g)
                 for k, v in new_state.items():
                     state[k][idx] = v
             updates[runs] += 1
@@ -522,7 +545,7 @@ class Population:
         def set_rates(runs: np.ndarray) -> None:
             """The step sizes of ``runs`` at their point in the budget (``lr_schedule``)."""
             idx = torch.from_numpy(runs)
-            done = ep_count[runs] / budget_eps if budget_eps else env_steps[runs] / budget_steps
+            done = budget_fractions(env_steps[runs], ep_count[runs], budget_steps, budget_eps)
             factor = torch.tensor([lr_factor(cfg.lr_schedule, float(d)) for d in done], dtype=torch.float64)
             for n, lr in optim.lr.items():
                 lr[idx] = (base_lr[n][idx].double() * factor).to(lr.dtype)
@@ -543,6 +566,16 @@ class Population:
             o = obs[torch.from_numpy(runs)].reshape(k * N, -1)
             done = step.terminated | step.truncated
             flat = actions.reshape(k * N, *actions.shape[2:])
+            ep_ret[env_idx] += step.reward
+            ep_len[env_idx] += 1
+            for j in np.flatnonzero(done):  # first: the rollouts' progress counts this step's episodes
+                e, r = env_idx[j], env_idx[j] // N
+                returns[r].append(float(ep_ret[e]))
+                lengths[r].append(int(ep_len[e]))
+                cut[r].append(bool(step.truncated[j] and not step.terminated[j]))
+                stopped[r] |= self.stop_on_truncation and cut[r][-1]
+                ep_ret[e], ep_len[e] = 0.0, 0
+                ep_count[r] += 1
             if whole_segments:  # every completed segment is its run's one batch: queued together
                 full, fields = collector.add_segments(runs, o, flat, rew, term, trunc, next_obs)
                 if len(full) and queue.empty().all():
@@ -553,16 +586,6 @@ class Population:
             else:
                 for r, rollout in collector.add(runs, o, flat, rew, term, trunc, next_obs):
                     push(r, rollout)
-            ep_ret[env_idx] += step.reward
-            ep_len[env_idx] += 1
-            for j in np.flatnonzero(done):
-                e, r = env_idx[j], env_idx[j] // N
-                returns[r].append(float(ep_ret[e]))
-                lengths[r].append(int(ep_len[e]))
-                cut[r].append(bool(step.truncated[j] and not step.terminated[j]))
-                stopped[r] |= self.stop_on_truncation and cut[r][-1]
-                ep_ret[e], ep_len[e] = 0.0, 0
-                ep_count[r] += 1
             obs[torch.from_numpy(runs)] = encode_obs(obs_space, step.obs, dtype, scale).reshape(k, N, -1)
 
         def policy_table() -> PolicyTable | None:
@@ -650,6 +673,7 @@ class Population:
                 G = discounted_returns(rew.T.contiguous(), torch.zeros(t, R, dtype=torch.bool), cfg.gamma).T
                 fields["t"] = torch.arange(t).reshape(1, t, 1, 1).expand(R, t, 1, N)
                 fields["returns"] = G.reshape(R, t, 1, N)
+                fields["progress"] = progress(np.arange(R)).unsqueeze(1).expand(R, t)
                 if compiled_step is not None and not self.compiled_fallback:
                     try:
                         compiled_updates(fields, length, ran, t, compiled_step)

@@ -18,6 +18,7 @@ import torch
 
 from pgzoo import provenance
 from pgzoo.algorithm import Agent, Algorithm
+from pgzoo.annealing import budget_fraction, progress_tensor
 from pgzoo.engine import compiled
 from pgzoo.engine.checkpoint import Checkpointer, Progress
 from pgzoo.engine.collector import Collector
@@ -179,13 +180,14 @@ class Trainer:
         checking, algo.check_rollouts = algo.check_rollouts, False  # t is built here, by the contract
         act = compiled.acting(algo, agent)  # eager: pgzoo.sampling.act; compiled with the update
 
-        def learn(rollout: Any) -> None:
+        def learn(rollout: Any, finished: int) -> None:
+            """Update on ``rollout``, complete at this env step, at which ``finished`` episodes ended."""
             nonlocal updates, rollouts
+            progress = budget_fraction(env_steps, len(episodes) + finished, budget_steps, budget_eps)
             if cfg.lr_schedule != "constant":
-                done = len(episodes) / budget_eps if budget_eps else env_steps / budget_steps
-                set_lr(optimizer, base_lrs, lr_factor(cfg.lr_schedule, done))
+                set_lr(optimizer, base_lrs, lr_factor(cfg.lr_schedule, progress))
             try:
-                terms = algo.update(agent, optimizer, rollout, generator)
+                terms = algo.update(agent, optimizer, rollout.replace(progress=progress_tensor(progress)), generator)
             except NonFiniteLossError as e:
                 self._save(agent, optimizer)
                 kept = f"; last good parameters saved to {self.out_dir / 'model.pt'}" if self.out_dir else ""
@@ -210,7 +212,7 @@ class Trainer:
                 term_t, trunc_t = torch.as_tensor(terminated), torch.as_tensor(truncated)
                 env_steps += n
                 for _, rollout in collector.add(run, obs, actions, rew_t, term_t, trunc_t, next_obs):
-                    learn(rollout)
+                    learn(rollout, int(done.sum()))
                 ep_return += reward
                 ep_len += 1
                 if self.continuing and env_steps >= (len(episodes) + 1) * cfg.reward_window:

@@ -14,23 +14,34 @@ import torch
 
 from pgzoo.algorithm import Algorithm, MonteCarloAlgorithm
 from pgzoo.returns import discounted_returns
-from pgzoo.rollout import Rollout
+from pgzoo.rollout import GROUPS, Rollout
 
 Fields = dict[str, torch.Tensor]
-"""A rollout as a flat dict of its tensors: fields by name, extras as ``extras.NAME``, no ``None``."""
+"""A rollout as a flat dict of its tensors: fields by name, extras as ``extras.NAME``, no ``None``;
+``progress`` a 0-d tensor, ``groups`` (:attr:`Rollout.groups`) a bool mask over :data:`~pgzoo.rollout.GROUPS`."""
 
 
 def to_fields(rollout: Rollout) -> Fields:
     """``rollout`` as a flat dict of tensors (see :data:`Fields`)."""
     out = {f: getattr(rollout, f) for f in ("obs", "actions", "rewards", "terminated", "truncated", "next_obs", "t",
-                                            "returns") if getattr(rollout, f) is not None}
+                                            "returns", "progress") if getattr(rollout, f) is not None}
+    if rollout.groups is not None:
+        out["groups"] = torch.tensor([g in rollout.groups for g in GROUPS])
     return {**out, **{f"extras.{k}": v for k, v in rollout.extras.items()}}
 
 
 def from_fields(fields: Fields) -> Rollout:
-    """The :class:`~pgzoo.Rollout` of a flat dict made by :func:`to_fields`."""
+    """The :class:`~pgzoo.Rollout` of a flat dict made by :func:`to_fields`, without its ``groups``
+    (which the caller takes out first: :func:`groups_of`)."""
     extras = {k.removeprefix("extras."): v for k, v in fields.items() if k.startswith("extras.")}
-    return Rollout(**{k: v for k, v in fields.items() if not k.startswith("extras.")}, extras=extras)
+    return Rollout(**{k: v for k, v in fields.items() if not k.startswith("extras.") and k != "groups"},
+                   extras=extras)
+
+
+def groups_of(mask: torch.Tensor) -> tuple[str, ...] | None:
+    """The :attr:`Rollout.groups` of one batch's ``groups`` mask (``None`` when it names all)."""
+    named = tuple(g for g, on in zip(GROUPS, mask.tolist(), strict=True) if on)
+    return None if len(named) == len(GROUPS) else named
 
 
 def stacked_batches(algo: Algorithm, rollout: Rollout, generator: torch.Generator
@@ -43,7 +54,7 @@ def stacked_batches(algo: Algorithm, rollout: Rollout, generator: torch.Generato
     """
     if type(algo).update_batches is MonteCarloAlgorithm.update_batches and algo.config.sequential:
         ep = rollout.replace(returns=discounted_returns(rollout.rewards, rollout.done, algo.config.gamma))
-        stacked = {f: v.unsqueeze(1) for f, v in to_fields(ep).items()}
+        stacked = {f: v.unsqueeze(1) if f != "progress" else v.expand(ep.num_steps) for f, v in to_fields(ep).items()}
     else:
         batches = [to_fields(b) for b in algo.update_batches(rollout, generator)]
         if len(batches) == 1:  # one batch (the whole rollout): its key, and the batch as a stack of one
