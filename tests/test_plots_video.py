@@ -162,3 +162,8 @@ def test_curve_layout(tmp_path, algorithms, curves, shape) -> None:
     assert plot_curves(board, folder / "curves.png") == shape
     image = mpimg.imread(folder / "curves.png")
     assert image.shape[0] > 300 and image.shape[1] > 600
+
+
+def test_the_palette_is_seaborns_colorblind_one() -> None:
+    seaborn = pytest.importorskip("seaborn")
+    assert list(plotting.COLORBLIND) == seaborn.color_palette("colorblind").as_hex()

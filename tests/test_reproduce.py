@@ -198,6 +198,8 @@ def test_reproduce_errors_are_one_line(suite: Path, capsys: pytest.CaptureFixtur
         ([str(suite), "actor-critic", ENV, "7"], f"no line of actor-critic on {ENV} seed 7"),
         ([str(suite), "--line", "1"], "line 1 is not a finished run's line"),
         ([str(suite / "nowhere"), "--line", "3"], "no results file"),
+        ([str(Path(__file__).resolve().parents[1] / "leaderboards" / "book-13.1"), "--line", "1"],
+         "is a book figure: its runs train together"),
     ):
         assert main(["reproduce", *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()

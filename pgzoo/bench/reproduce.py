@@ -92,7 +92,12 @@ def find_line(folder: Path, algorithm: str | None, env: str | None, seed: int | 
               line: int | None) -> tuple[int, dict[str, Any], Results]:
     """The run line to reproduce: number ``line`` of ``results.jsonl``, or the last line of
     (``algorithm``, ``env``, ``seed``) — the one a board uses. A one-line :class:`UsageError` otherwise."""
+    from pgzoo.book.figure_suite import is_book_suite
+
     path = folder / RESULTS_FILE
+    if not path.is_file() and is_book_suite(folder):
+        raise UsageError(f"{folder} is a book figure: its runs train together (pgzoo bench {folder}); its runs.json "
+                         "records their provenance")
     if not path.is_file():
         raise UsageError(f"{path}: no results file (run pgzoo bench {folder} first)")
     results = read_results(path)
