@@ -513,7 +513,8 @@ def build_parser() -> _Parser:
     s.add_argument("--address", metavar="ADDR", help="join the Ray cluster at ADDR (default: start a local one)")
     s.add_argument("--only", metavar="ALGO,...", help="only these algorithms of the suite")
     s.add_argument("--no-population", action="store_true",
-                   help="train every seed on its own, not as one batched population (equivalent results)")
+                   help="train every seed on its own, not as one batched population (the same updates; in float32 "
+                        "not the same bits: each line records its path)")
     s.add_argument("--retrain-stale", action="store_true",
                    help="also retrain the runs whose line was made by other code than the installed one (or "
                         "records no provenance); the new lines are appended and the board uses them")

@@ -122,16 +122,28 @@ def legend_below(fig: Any, axes: Sequence[Any], ncol: int | None = None) -> None
     fig.legend(handles, labels, loc="outside lower center", ncol=ncol)
 
 
-def save(fig: Any, path: str | Path, dpi: int = FIGURE_DPI) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (a temporary file renamed over it) and close it."""
+def save(fig: Any, path: str | Path, dpi: int = FIGURE_DPI, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically (a temporary file renamed over it) and close it;
+    ``metadata``: PNG text chunks (see :func:`png_text`)."""
     plt = pyplot()
     path = Path(path)
     try:
         with plt.rc_context(STYLE), atomic.replacing(path) as tmp:
-            fig.savefig(tmp, dpi=dpi, format="png")
+            fig.savefig(tmp, dpi=dpi, format="png", metadata=metadata)
     finally:
         plt.close(fig)
     return path
+
+
+def png_text(path: str | Path, key: str) -> str | None:
+    """The PNG text chunk ``key`` of the image at ``path`` (``None``: no such file, chunk or PNG)."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.text.get(key) if hasattr(image, "text") else None
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 def moving_average(values: np.ndarray, window: int) -> np.ndarray:

@@ -12,7 +12,7 @@ Every results line of ``pgzoo bench``, the figures' ``runs.json`` and ``pgzoo tr
               "compile": "off", "compiled": false, "dtype": "float32", "torch_threads": 1},
      "libraries": {"python": "3.11.7", "torch": "2.13.0+cpu", "numpy": …, "scipy": …, "gymnasium": …,
                    "stable_baselines3": …},
-     "machine": {"arch": "x86_64", "cpu_capability": "AVX2"}}
+     "machine": {"arch": "x86_64", "cpu": "Intel(R) Xeon(R) …", "cpu_capability": "AVX512"}}
 
 **The same code** (what :func:`compare` checks, and what ``pgzoo bench``/``pgzoo leaderboard``
 call a stale line): the same ``code`` fingerprint, the same versions of the
@@ -245,15 +245,40 @@ def libraries() -> dict[str, str | None]:
     return out
 
 
-def machine() -> dict[str, str]:
-    """The machine type: architecture, and the vector instructions torch's CPU kernels use."""
+KERNEL_SETTINGS = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
+                   "DNNL_MAX_CPU_ISA", "NPY_DISABLE_CPU_FEATURES", "NPY_ENABLE_CPU_FEATURES")
+"""Environment variables that choose which CPU kernels torch, MKL, oneDNN and NumPy run (and so how
+they round); recorded with the machine type when set."""
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, Any]:
+    """The machine type: architecture, CPU model, the vector instructions torch's CPU kernels use, and
+    any setting of :data:`KERNEL_SETTINGS`. The same commit and libraries give other float32 bits on
+    a CPU whose kernels round differently (seen on pgzoo's own boards, issue 22)."""
+    import os
+
     import torch
 
     try:
         capability = str(torch.backends.cpu.get_cpu_capability())
     except Exception:  # pragma: no cover - older torch
         capability = "unknown"
-    return {"arch": platform.machine(), "cpu_capability": capability}
+    out: dict[str, Any] = {"arch": platform.machine(), "cpu": _cpu_model(), "cpu_capability": capability}
+    settings = {k: os.environ[k] for k in KERNEL_SETTINGS if os.environ.get(k)}
+    if settings:
+        out["kernel_settings"] = settings
+    return out
 
 
 def describe(algorithm_module: str | list[str] | None, env_id: str | None, path: dict[str, Any]) -> dict[str, Any]:
@@ -266,6 +291,22 @@ def describe(algorithm_module: str | list[str] | None, env_id: str | None, path:
     folders = [f if f.is_dir() else f.parent for f in folders]
     return {"pgzoo": _version("pgzoo"), "git": git_source(folders) if folders else None, "code": code,
             "code_parts": table, "path": dict(path), "libraries": libraries(), "machine": machine()}
+
+
+def params_hash(state: Any) -> str:
+    """A fingerprint of trained parameters: SHA-256 (16 hex digits) over the names, dtypes, shapes and
+    bytes of ``state`` (a module's ``state_dict()``, or the module). Any change of a run's arithmetic
+    changes it, also one that leaves every evaluation return as it was."""
+    import torch
+
+    if hasattr(state, "state_dict"):
+        state = state.state_dict()
+    h = hashlib.sha256()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def trainer_path(compile_report: dict[str, Any], dtype: Any,

@@ -26,12 +26,15 @@ The checks:
 - ``test_seed_determinism``: the same seed gives bit-identical state dicts.
 - ``test_learns``: a short seeded run reaches ``learn_threshold``.
 - ``test_population_matches_single_runs``: trained as one population (:mod:`pgzoo.engine.population`),
-  each seed ends with the parameters it gets alone; skipped, with the reason, for an algorithm
+  each seed ends with the parameters it gets alone, in float64 (the population computes the same
+  updates; in float32 its batched kernels round differently, so a population's bits are its own and
+  a results line records which path made it); skipped, with the reason, for an algorithm
   that cannot be (it sets ``population = False``, overrides ``update``, or its loss has parameters
   of its own; a loss's state between calls, such as eligibility traces, must be created by
   ``SurrogateLoss.init_state``), or whose ``learn_env`` is a continuing task.
 
-The pytest plugin also provides the fixture ``pgzoo_registry`` (the loaded registry).
+The pytest plugin also provides the fixture ``pgzoo_registry`` (the loaded registry), and
+:func:`assert_board_reproduces`, the guard that a board's numbers come back from its code.
 """
 
 from __future__ import annotations
@@ -59,6 +62,22 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     """Run ``pgzoo ARGS`` in a fresh process (real entry points, real exit codes)."""
     return subprocess.run([sys.executable, "-m", "pgzoo.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+def assert_board_reproduces(folder: str | Path) -> None:
+    """Retrain the cheapest line of the board in ``folder`` that records its recipe
+    (:func:`pgzoo.bench.reproduce.guard`) and fail, naming every number that differs, unless it
+    comes back bit for bit; skip, saying why, when no line of the board records a recipe (boards
+    trained before pgzoo recorded provenance)."""
+    from pgzoo.bench.reproduce import guard, report
+
+    result = guard(folder)
+    if result is None:
+        pytest.skip(f"{folder}: no line records its recipe (provenance): the board was trained before pgzoo "
+                    "recorded it; this guard becomes active once the board is retrained")
+    assert result.matches, "\n".join([f"{folder}: a committed line does not come back from its recipe "
+                                       "(retrain the board in the change that altered its numbers):",
+                                       *report(result, limit=20)])
 
 
 def fake_distribution(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:

@@ -80,3 +80,28 @@ def test_written_leaderboard_states_protocol_and_numbers(folder):
     assert {r["algorithm"] for r in data["rows"]} == {"strong", "weak"}
     assert data["random_policy_scores"] == RANDOM
     assert (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_curves_png_is_drawn_again_only_when_what_it_shows_changes(folder, monkeypatch):
+    from pgzoo import plotting
+    from pgzoo.bench import render
+
+    drawn = []
+    save = plotting.save
+    monkeypatch.setattr(plotting, "save", lambda fig, path, **kw: drawn.append(path) or save(fig, path, **kw))
+    suite = load_suite(folder)
+
+    def render_now() -> None:
+        write_leaderboard(build_board(suite, read_results(folder / "results.jsonl")), folder)
+
+    render_now()
+    key = plotting.png_text(folder / "curves.png", render.PLOT_KEY)
+    assert len(drawn) == 1 and key and len(key) == 64
+    render_now()  # the same results: the same picture, kept
+    assert len(drawn) == 1 and (folder / "leaderboard.md").is_file()
+    append_line(folder / "results.jsonl", _record(suite, "weak", "CartPole-v1", 3, 400.0))  # seed 3's newer line
+    render_now()
+    assert len(drawn) == 2 and plotting.png_text(folder / "curves.png", render.PLOT_KEY) != key
+    (folder / "curves.png").write_bytes(b"not a png")  # a damaged picture is drawn again
+    render_now()
+    assert len(drawn) == 3 and (folder / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pgzoo.bench import stats
 
@@ -72,3 +74,83 @@ def test_curve_band_brackets_the_mean():
     np.testing.assert_allclose(mean, [0.0, 2.0, 4.0])
     assert np.all(low <= mean) and np.all(mean <= high)
     assert low[0] == high[0] == 0.0
+
+
+# --- the vectorised bootstrap is rliable's, bit for bit ------------------------------------------
+
+def _rliable_interval(scores, func, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """rliable's own estimate, called as pgzoo called it before the bootstrap was vectorised."""
+    import warnings
+
+    from rliable import library
+
+    saved = np.random.get_state()
+    np.random.seed(seed)  # rliable's resampling draws from NumPy's global stream
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            point, interval = library.get_interval_estimates(
+                {"x": scores}, func, reps=reps, confidence_interval_size=0.95, random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(saved)
+    return np.asarray(point["x"]), np.asarray(interval["x"])
+
+
+_scores = st.integers(2, 7).flatmap(lambda n: st.integers(1, 3).flatmap(lambda m: st.lists(
+    st.one_of(st.integers(-500, 500).map(float), st.floats(-1e3, 1e3, allow_subnormal=False),
+              st.sampled_from([0.0, 500.0, -500.0])), min_size=n * m, max_size=n * m).map(
+    lambda v: np.array(v).reshape(n, m))))
+
+
+@settings(max_examples=20, deadline=None)
+@given(x=_scores, seed=st.integers(0, 3))
+def test_iqm_ci_is_rliables_interval_bit_for_bit(x: np.ndarray, seed: int) -> None:
+    from rliable import metrics
+
+    e = stats.iqm_ci(x, reps=100, seed=seed)
+    point, interval = _rliable_interval(x, lambda a: np.array([metrics.aggregate_iqm(a)]), 100, seed)
+    assert (e.value, e.low, e.high) == (point[0], interval[0, 0], interval[1, 0])
+
+
+@settings(max_examples=12, deadline=None)
+@given(x=_scores, y=_scores, seed=st.integers(0, 3), same=st.booleans())
+def test_probability_of_improvement_is_rliables_interval_bit_for_bit(x: np.ndarray, y: np.ndarray, seed: int,
+                                                                     same: bool) -> None:
+    from rliable import metrics
+
+    y = x.copy() if same else y[:, :1].repeat(x.shape[1], axis=1)  # the same tasks
+    if not same and y.shape[0] > 2:
+        y[1] = x[min(1, x.shape[0] - 1)]  # ties between the two
+    e = stats.probability_of_improvement(x, y, reps=60, seed=seed)
+    point, interval = _rliable_interval([x, y], lambda a, b: np.array([metrics.probability_of_improvement(a, b)]),
+                                        60, seed)
+    assert (e.value, e.low, e.high) == (point[0], interval[0, 0], interval[1, 0])
+
+
+@settings(max_examples=15, deadline=None)
+@given(c=_scores, seed=st.integers(0, 3))
+def test_curve_bands_are_rliables_bit_for_bit(c: np.ndarray, seed: int) -> None:
+    from scipy.stats import trim_mean
+
+    def per_point(z: np.ndarray) -> np.ndarray:  # rliable's aggregate_iqm at each point
+        return trim_mean(z.reshape(-1, z.shape[-1]), 0.25, axis=0)
+
+    iqm, low, high = stats.iqm_curve_band(c, reps=100, seed=seed)
+    point, interval = _rliable_interval(c[:, None, :], per_point, 100, seed)
+    assert np.array_equal(iqm, point) and np.array_equal(low, interval[0]) and np.array_equal(high, interval[1])
+    _, low, high = stats.curve_band(c, reps=100, seed=seed)
+    _, interval = _rliable_interval(c, lambda z: z.mean(axis=0), 100, seed)
+    assert np.array_equal(low, interval[0]) and np.array_equal(high, interval[1])
+
+
+def test_a_nan_score_gives_what_rliable_gives() -> None:
+    from rliable import metrics
+
+    x = np.array([[1.0], [np.nan], [3.0], [4.0]])
+    y = np.array([[2.0], [2.5], [0.0], [5.0]])
+    e = stats.probability_of_improvement(x, y, reps=100)
+    _, interval = _rliable_interval([x, y], lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), 100, 0)
+    assert np.array_equal([e.low, e.high], interval[:, 0], equal_nan=True)
+    e = stats.iqm_ci(x, reps=100)
+    _, interval = _rliable_interval(x, lambda a: np.array([metrics.aggregate_iqm(a)]), 100, 0)
+    assert np.array_equal([e.low, e.high], interval[:, 0], equal_nan=True)

@@ -189,29 +189,15 @@ def test_auto_compiles_exactly_when_updates_and_parameters_reach_the_thresholds(
     assert why.startswith("auto")
 
 
-def test_no_run_of_a_committed_leaderboard_is_compiled() -> None:
-    """The committed leaderboards stay reproducible from their seeds: a bench run resolves "auto"
-    to "off" (its seeds train eagerly, alone or as a population alike), and no suite asks for "on"."""
-    from pathlib import Path
-
-    from pgzoo.bench.grid import build_grid
-    from pgzoo.bench.suite import SUITE_FILE, load_suite
+def test_the_bench_trains_with_the_configs_compile_setting() -> None:
+    """pgzoo bench no longer resolves "auto" to "off": "auto" follows the trainer's rule alone and as
+    a population, and each line records its path, which is its recipe (a recorded setting overrides)."""
     from pgzoo.bench.task import bench_config
-    from pgzoo.book.figure_suite import is_book_suite
-    from pgzoo.registry import get_registry
 
-    assert bench_config({"compile": "auto", "gamma": 0.9}) == {"compile": "off", "gamma": 0.9}
-    assert bench_config({"gamma": 0.9}) == {"gamma": 0.9, "compile": "off"}
-    assert bench_config({"compile": "on"}) == {"compile": "on"}
-    root = Path(__file__).resolve().parents[1] / "leaderboards"
-    checked = 0
-    for folder in sorted(p.parent for p in root.rglob(SUITE_FILE) if not is_book_suite(p.parent)):
-        for r in build_grid(load_suite(folder), get_registry()).runs:
-            if r.kind != "algorithm":
-                continue
-            assert bench_config(r.config)["compile"] == "off", (folder.name, r.label)
-            checked += 1
-    assert checked > 0
+    assert bench_config({"compile": "auto", "gamma": 0.9}) == {"compile": "auto", "gamma": 0.9}
+    assert bench_config({"gamma": 0.9}) == {"gamma": 0.9}
+    assert bench_config({"compile": "auto"}, "off") == {"compile": "off"}
+    assert bench_config({"compile": "off"}, "on") == {"compile": "on"}
 
 
 def test_cache_dir_is_the_tests_temporary_one() -> None:

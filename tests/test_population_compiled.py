@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
 from pgzoo.engine.population import Population, train_population
+from pgzoo.provenance import params_hash
 from pgzoo.registry import get_algorithm
 
 
@@ -51,6 +56,18 @@ def test_compiled_critic_populations_match_eager(name: str) -> None:
         assert np.array_equal(a, b)
     for k, v in eager.params.items():
         torch.testing.assert_close(comp.params[k], v, rtol=1e-4, atol=1e-5)
+    # the contract: the same code, libraries and command give the same bits in another process, compiled
+    # too (the bench trains compile="auto" and a line's recorded path is its recipe); that process loads
+    # the compiled kernels from the session's cache (PGZOO_CACHE_DIR, inherited)
+    code = ("import json, torch; torch.set_num_threads(1); from pgzoo.engine.population import train_population; "
+            "from pgzoo.provenance import params_hash; "
+            f"r = train_population({name!r}, 'CartPole-v1', [0, 1], {{**{overrides!r}, 'compile': 'on'}}); "
+            "print(json.dumps([r.compiled, params_hash(r.params), [x.tolist() for x in r.episode_returns]]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    compiled, fingerprint, returns = json.loads(out.stdout.strip().splitlines()[-1])
+    assert compiled and fingerprint == params_hash(comp.params)
+    assert returns == [x.tolist() for x in comp.episode_returns]
 
 
 def test_a_run_that_diverges_stops_as_in_the_eager_population() -> None:

@@ -133,3 +133,15 @@ def test_train_summary_records_its_path(tmp_path: Path, dtype: torch.dtype) -> N
                     "torch_threads": torch.get_num_threads()}
     assert set(saved["provenance"]["code_parts"]) == {"pgzoo", "pgzoo-reinforce"}
     assert "pgzoo" in sys.modules and saved["provenance"]["pgzoo"] == "0.1.0"
+
+
+def test_kernel_settings_are_part_of_the_machine_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same commit gives other bits under another MKL code path (issue 22's committed lines):
+    a variable that picks other kernels is recorded and compared."""
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    recorded = provenance.describe(None, None, {})
+    assert "kernel_settings" not in recorded["machine"] and recorded["machine"]["cpu"]
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    assert provenance.machine()["kernel_settings"] == {"MKL_CBWR": "COMPATIBLE"}
+    c = provenance.compare(recorded)
+    assert c.machine == ["kernel_settings None (now {'MKL_CBWR': 'COMPATIBLE'})"] and not c.same

@@ -2,9 +2,10 @@
 
 :func:`run_cell` is the population twin of :func:`pgzoo.bench.task.run_task`: it takes the
 cell's run specs (one per seed, same settings), trains them with :class:`pgzoo.engine.population.
-Population` and returns one results line per seed, with the same evaluation curve and final
-evaluation the trainer would have produced for that seed alone (same evaluation seeds, same
-torch random state). Wall times in the lines are the population's, shared evenly between its
+Population` and returns one results line per seed, evaluated as the trainer evaluates a seed
+alone (same evaluation seeds, same torch random state); the parameters are the trainer's in
+float64, not bit for bit in float32, so a line records its population (``population_seeds`` and
+``provenance.path``) and is retrained in it. Wall times in the lines are the population's, shared evenly between its
 members (``"population"`` in a line gives the member count).
 """
 
@@ -106,6 +107,7 @@ def run_cell(specs: list[dict[str, Any]], executor: str = "local", compile_: str
                    "eval_capped_episodes": capped[r] + stoch.capped + greedy.capped}
         record = run_record(run, summary, curves[r], origin, (time.perf_counter() - start) / len(runs), executor,
                             recorded)
+        record["final_params"] = provenance.params_hash(result.agent(r))
         record["population"] = len(runs)
         record["population_seeds"] = [x.seed for x in runs]  # to retrain this very group if a line is lost
         records.append(record)

@@ -230,19 +230,29 @@ def plot_curves(board: Board, path: Path) -> tuple[int, int]:
     seed and their mean instead), pgzoo's plotting style, algorithms in the board's ranking order, the
     legend under the axes. With more than four algorithms (or ``curves = "panels"``), one row of panels
     per algorithm (ranked) and one column per environment, the other algorithms' curves in grey behind.
-    Returns the panel grid's (rows, columns)."""
-    with plotting.styled():
-        return _plot_curves(board, path)
-
-
-def _plot_curves(board: Board, path: Path) -> tuple[int, int]:
+    Returns the panel grid's (rows, columns). The picture is drawn again only when what it shows
+    changes: ``curves.png`` keeps :func:`_plot_key` of its inputs in a PNG text chunk."""
     suite = board.suite
     envs = list(suite.model.envs)
     order = ranked_algorithms(board)
-    styles = {a: plotting.style(i) for i, a in enumerate(order)}
     panels = suite.model.curves == "panels" or (suite.model.curves == "auto" and len(order) > 4)
-    ylabel = f"evaluation return\n({suite.model.score} policy)"
     data = {env_id: _iqm_curves(board, env_id) for env_id in envs}
+    shown = [a for a in order if any(a in data[e][1] for e in envs)] or order
+    shape = (len(shown), len(envs)) if panels else (1, len(envs))
+    key = _plot_key(board, order, data, panels)
+    if plotting.png_text(path, PLOT_KEY) == key:
+        return shape  # the same picture: it is there already
+    with plotting.styled():
+        _plot_curves(board, path, order, data, panels, shown, {PLOT_KEY: key})
+    return shape
+
+
+def _plot_curves(board: Board, path: Path, order: list[str], data: dict[str, tuple[np.ndarray, Curves]],
+                 panels: bool, shown: list[str], metadata: dict[str, str]) -> None:
+    suite = board.suite
+    envs = list(suite.model.envs)
+    styles = {a: plotting.style(i) for i, a in enumerate(order)}
+    ylabel = f"evaluation return\n({suite.model.score} policy)"
     if not panels:
         fig, axes = plotting.figure(1, len(envs), size=(7.5 if len(envs) == 1 else 4.6 * len(envs), 4.6))
         for ax, env_id in zip(axes[0], envs, strict=True):
@@ -255,9 +265,8 @@ def _plot_curves(board: Board, path: Path) -> tuple[int, int]:
             ax.set_xlabel("env steps")
         axes[0][0].set_ylabel(ylabel)
         plotting.legend_below(fig, list(axes[0]), ncol=min(2, len(order)))
-        plotting.save(fig, path)
-        return axes.shape
-    shown = [a for a in order if any(a in data[e][1] for e in envs)] or order
+        plotting.save(fig, path, metadata=metadata)
+        return
     fig, axes = plotting.figure(len(shown), len(envs), size=(3.9 * len(envs) + 1.2, 1.75 * len(shown) + 1.1),
                                 sharex="col", sharey="col")
     for col, env_id in enumerate(envs):
@@ -283,8 +292,37 @@ def _plot_curves(board: Board, path: Path) -> tuple[int, int]:
     fig.suptitle(f"evaluation return ({suite.model.score} policy): IQM over seeds with 95% CI; "
                  "rows in the board's ranking", fontsize=11)
     plotting.legend_below(fig, list(axes.flat))
-    plotting.save(fig, path)
-    return axes.shape
+    plotting.save(fig, path, metadata=metadata)
+
+
+PLOT_KEY = "pgzoo-plot-input"
+"""The PNG text chunk of ``curves.png`` holding :func:`_plot_key` of what it shows."""
+
+
+def _plot_key(board: Board, order: list[str], data: dict[str, tuple[np.ndarray, Curves]], panels: bool) -> str:
+    """A hash of everything ``curves.png`` shows (every seed's curve, the IQM and its band, labels in their
+    order, reference lines, layout) and of the code and matplotlib that draw it: the same key, the same
+    picture."""
+    import hashlib
+
+    import matplotlib
+
+    from pgzoo.provenance import file_hash
+
+    s = board.suite.model
+    h = hashlib.sha256(json.dumps({
+        "envs": list(s.envs), "order": order, "score": s.score, "panels": panels,
+        "thresholds": board.thresholds, "random": board.random_scores, "matplotlib": matplotlib.__version__,
+        "code": [file_hash(Path(__file__)), file_hash(Path(plotting.__file__))],
+    }, sort_keys=True, default=str).encode())
+    for env_id in s.envs:
+        grid, curves = data[env_id]
+        h.update(np.ascontiguousarray(grid, dtype=np.float64).tobytes())
+        for algorithm, arrays in sorted(curves.items()):
+            h.update(f"{env_id}|{algorithm}|{np.shape(arrays[0])}".encode())
+            for a in arrays:
+                h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
 
 
 def write_leaderboard(board: Board, folder: Path) -> str:

@@ -6,7 +6,7 @@ protocol), its seed, the population it was trained in (its members' seeds) and i
 as the bench trains it (:class:`~pgzoo.bench.executors.LocalExecutor`, one torch thread), in a
 scratch folder; its final evaluation, evaluation curve and env steps are compared with the
 recorded ones as float64 bits. What a line does not record (lines made before pgzoo recorded
-provenance) is taken from today's bench and named in the report as assumed.
+provenance) is assumed as the bench trained then (eagerly, in float32) and named in the report.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from pgzoo.bench.results import RESULTS_FILE, Results, append_line, read_results
 from pgzoo.bench.suite import RunSpec
 from pgzoo.errors import UsageError
 
-COMPARED = ("final", "curve", "env_steps")
-"""The fields of a line that must come back bit for bit (times, hosts and dates are not compared)."""
+COMPARED = ("final", "curve", "env_steps", "final_params")
+"""The fields of a line that must come back bit for bit (times, hosts and dates are not compared);
+``final_params`` is the fingerprint of the trained parameters (:func:`pgzoo.provenance.params_hash`)."""
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Recipe:
     compile_: str
     dtype: str
     assumed: list[str] = field(default_factory=list)
-    """What the line does not record and was taken from today's bench."""
+    """What the line does not record and was assumed (as the bench trained when such lines were made)."""
 
     def describe(self) -> str:
         r = self.record
@@ -49,7 +50,7 @@ class Recipe:
         text = f"{r['algorithm']} on {r['env']} seed {r['seed']} (line {self.line}): trained {how}, compile " \
                f"{self.compile_}, {self.dtype}"
         if self.assumed:
-            text += f"; not recorded, assumed as today's bench: {', '.join(self.assumed)}"
+            text += f"; not recorded, assumed: {', '.join(self.assumed)}"
         return text
 
 
@@ -91,7 +92,12 @@ def find_line(folder: Path, algorithm: str | None, env: str | None, seed: int | 
               line: int | None) -> tuple[int, dict[str, Any], Results]:
     """The run line to reproduce: number ``line`` of ``results.jsonl``, or the last line of
     (``algorithm``, ``env``, ``seed``) — the one a board uses. A one-line :class:`UsageError` otherwise."""
+    from pgzoo.book.figure_suite import is_book_suite
+
     path = folder / RESULTS_FILE
+    if not path.is_file() and is_book_suite(folder):
+        raise UsageError(f"{folder} is a book figure: its runs train together (pgzoo bench {folder}); its runs.json "
+                         "records their provenance")
     if not path.is_file():
         raise UsageError(f"{path}: no results file (run pgzoo bench {folder} first)")
     results = read_results(path)
@@ -126,8 +132,6 @@ def _numbered(path: Path, results: Results) -> list[tuple[int, dict[str, Any]]]:
 
 def recipe(line: int, record: dict[str, Any], results: Results) -> Recipe:
     """How to train ``record`` again, from what it records (see the module docstring)."""
-    from pgzoo.bench.task import bench_config
-
     spec = record.get("spec")
     if not isinstance(spec, dict):
         raise UsageError(f"line {line} records no run spec: it cannot be retrained")
@@ -153,9 +157,11 @@ def recipe(line: int, record: dict[str, Any], results: Results) -> Recipe:
     if base.seed not in [m.seed for m in members]:
         raise UsageError(f"line {line}: its seed {base.seed} is not among its population's seeds {seeds}")
     compile_ = path.get("compile")
-    if compile_ is None:
-        compile_ = bench_config(base.config).get("compile", "off") if base.kind == "algorithm" else "n/a"
-        assumed.append(f"compile {compile_}")
+    if base.kind != "algorithm":
+        compile_ = "n/a"
+    elif compile_ is None:  # made before lines recorded it: the bench then trained eagerly ("auto" -> "off")
+        compile_ = "off"
+        assumed.append("compile off")
     dtype = path.get("dtype")
     if dtype is None:
         dtype = "float32"
@@ -192,7 +198,8 @@ def compare_lines(recorded: dict[str, Any], retrained: dict[str, Any]) -> tuple[
                 out.append(Difference(name, a, b))
 
     for key in COMPARED:
-        walk(key, recorded.get(key), retrained.get(key))
+        if key in recorded:  # what the recorded line holds (older lines have no final_params)
+            walk(key, recorded[key], retrained.get(key))
     return out, count
 
 
@@ -226,15 +233,17 @@ def reproduce(folder: str | Path, algorithm: str | None = None, env: str | None 
               line: int | None = None, out: str | Path | None = None) -> Reproduction:
     """Retrain one line of ``folder/results.jsonl`` from its recipe (in ``out``, default a temporary
     folder that is removed) and compare it with the recorded one."""
-    folder = Path(folder)
-    n, record, results = find_line(folder, algorithm, env, seed, line)
-    rec = recipe(n, record, results)
+    n, record, results = find_line(Path(folder), algorithm, env, seed, line)
+    return _reproduce(recipe(n, record, results), out)
+
+
+def _reproduce(rec: Recipe, out: str | Path | None = None) -> Reproduction:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="pgzoo-reproduce-") as tmp:
         scratch = Path(out) if out is not None else Path(tmp)
         scratch.mkdir(parents=True, exist_ok=True)
         retrained, error, _ = retrain(rec, scratch)
-    differences, compared = compare_lines(record, retrained) if retrained else ([], 0)
+    differences, compared = compare_lines(rec.record, retrained) if retrained else ([], 0)
     return Reproduction(rec, retrained, error, differences, compared, time.perf_counter() - start)
 
 
@@ -244,9 +253,45 @@ def report(r: Reproduction, limit: int = 12) -> list[str]:
     if r.error:
         return [*out, f"FAILED: the retrained run failed: {r.error}"]
     if r.matches:
-        return [*out, f"MATCHES bit for bit: all {r.compared} numbers (final evaluation, curve, env steps)"]
+        what = "final evaluation, curve, env steps" + (", parameters" if "final_params" in r.recipe.record else "")
+        return [*out, f"MATCHES bit for bit: all {r.compared} numbers ({what})"]
     out.append(f"DIFFERS: {len(r.differences)} of {r.compared} numbers")
     out += [f"  {d.describe()}" for d in r.differences[:limit]]
     if len(r.differences) > limit:
         out.append(f"  ... and {len(r.differences) - limit} more")
     return out
+
+
+def guard_line(folder: str | Path) -> tuple[int, dict[str, Any], Results] | None:
+    """The line the CI guard retrains for the board in ``folder``: its cheapest line of a pgzoo
+    algorithm that records its recipe (``provenance``) — cheapest by the recorded training time of
+    everything retraining it takes (its whole population) — or, without such a line, its cheapest
+    baseline line with a recipe; ``None`` when no line records one (boards made before provenance)."""
+    path = Path(folder) / RESULTS_FILE
+    if not path.is_file():
+        return None
+    results = read_results(path)
+
+    def cost(record: dict[str, Any]) -> float:
+        prov = record["provenance"].get("path") or {}
+        members = len(prov.get("population_seeds") or record.get("population_seeds") or [0])
+        return float(record.get("train_wall_s") or record.get("wall_s") or 0.0) * members
+
+    lines = [(n, r) for n, r in _numbered(path, results) if isinstance(r.get("provenance"), dict)]
+    for kind in ("algorithm", "baseline"):
+        mine = [(cost(r), n, r) for n, r in lines if r.get("kind", "algorithm") == kind]
+        if mine:
+            _, n, record = min(mine, key=lambda x: (x[0], x[1]))
+            return n, record, results
+    return None
+
+
+def guard(folder: str | Path) -> Reproduction | None:
+    """Retrain :func:`guard_line` of the board in ``folder`` from its recipe and compare it bit for
+    bit (``None``: no line records a recipe). The CI test ``tests/test_board_guard.py`` asserts it
+    matches for every committed board, so a change that alters a board's numbers fails until the
+    board is retrained in the same change."""
+    found = guard_line(folder)
+    if found is None:
+        return None
+    return _reproduce(recipe(*found))

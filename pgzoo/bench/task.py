@@ -52,16 +52,15 @@ def limit_threads() -> None:
 
 
 def bench_config(config: dict[str, Any], compile_: str | None = None) -> dict[str, Any]:
-    """The settings a bench run trains with: ``config`` with ``compile = "auto"`` (the default)
-    resolved to ``"off"``. A bench cell's seeds train eagerly alone or as a population alike, so
-    that both give the same parameters and committed results reproduce from their seeds; a suite
-    that wants the compiled update says ``compile = "on"``. ``compile_`` (a recorded path's setting)
-    overrides both."""
-    if compile_ is not None:
-        return {**config, "compile": compile_}
-    if config.get("compile", "auto") == "auto":
-        return {**config, "compile": "off"}
-    return config
+    """The settings a bench run trains with: ``config``, its ``compile`` setting replaced by
+    ``compile_`` when given (a recorded line's path, see :mod:`pgzoo.bench.reproduce`).
+
+    ``compile = "auto"`` (the default) follows the trainer's rule (:func:`pgzoo.engine.compiled.decide`,
+    which reads the config only) alone and as a population alike; each line records the setting and
+    whether it compiled (``provenance.path``), so the recipe of a line is its own path. (The bench used
+    to resolve "auto" to "off" so that a cell's seeds gave the same parameters alone or as a
+    population; they do not bit for bit in float32 either way, see the README.)"""
+    return {**config, "compile": compile_} if compile_ is not None else dict(config)
 
 
 def run_task(spec: dict[str, Any], executor: str = "local", compile_: str | None = None) -> dict[str, Any]:
@@ -98,7 +97,12 @@ def run_task(spec: dict[str, Any], executor: str = "local", compile_: str | None
                 logger.on_eval(point)
     recorded = result.summary.get("provenance") or provenance.describe(
         cls.__module__, run.env, provenance.trainer_path({}, torch.float32))
-    return run_record(run, result.summary, result.curve, origin, time.perf_counter() - start, executor, recorded)
+    record = run_record(run, result.summary, result.curve, origin, time.perf_counter() - start, executor, recorded)
+    if result.agent is not None:
+        record["final_params"] = provenance.params_hash(result.agent)
+    elif result.summary.get("final_params"):  # a baseline's own fingerprint of its model
+        record["final_params"] = str(result.summary["final_params"])
+    return record
 
 
 def run_record(run: Any, s: dict[str, Any], curve: list[dict[str, float]], origin: Any, total_wall: float,

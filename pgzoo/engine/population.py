@@ -32,9 +32,12 @@ steps per call in the lockstep loop, one step of all runs in the general loop wh
 a batch of one shape); results then agree with the eager population to float32 rounding, not bit
 for bit.
 
-The contract is equivalence: member r ends with the parameters (to float tolerance) that
-:class:`pgzoo.Trainer` gives for the same seed alone. Members may differ in their step sizes
-(``alpha_theta``, ``alpha_w``) and nothing else, so a step-size sweep is one population.
+The contract is the same updates: member r ends with the parameters that :class:`pgzoo.Trainer`
+gives for the same seed alone in float64 (to ~1e-15, tested). In float32 batched and unbatched
+kernels round differently and training carries that on, so a member's bits are the population's
+own: a bench line records which path made it (:mod:`pgzoo.provenance`), and that path is its recipe.
+Members may differ in their step sizes (``alpha_theta``, ``alpha_w``) and nothing else, so a
+step-size sweep is one population.
 
 What an algorithm must satisfy to be trained this way (checked by :func:`population_blocker`
 and by the conformance test ``test_population_matches_single_runs``):

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         runs.append({"seed": seed, "eval_avg_reward": s["eval_return_mean"],
                      "eval_avg_reward_greedy": s["eval_return_mean_deterministic"],
                      "wall_s": round(time.perf_counter() - t0, 1),
-                     "curve": [(r["env_steps"], r["return"]) for r in result.episodes]})
+                     "curve": [(r["env_steps"], r["return"]) for r in result.episodes],
+                     "provenance": s["provenance"]})  # what made it (pgzoo.provenance)
     stoch = [r["eval_avg_reward"] for r in runs]
     greedy = [r["eval_avg_reward_greedy"] for r in runs]
     summary = {"optimal_average_reward": gain, "always_accept": baseline, "steps": args.steps,

@@ -52,6 +52,7 @@ from pgzoo.engine.evaluation import Scores, play, summarize
 from pgzoo.engine.normalization import Statistics, evaluation_env, training_statistics
 from pgzoo.engine.trainer import EvalSchedule, TrainResult
 from pgzoo.errors import UsageError
+from pgzoo.provenance import params_hash
 from pgzoo.registry import check_env_id
 from pgzoo.seeding import derive_seeds
 
@@ -402,6 +403,7 @@ class SB3Baseline(Baseline):
             "eval_capped_episodes": run.capped, "eval_max_steps": run.step_cap,
             "hyperparams": {**own, **params},
             "library": self.library, "library_versions": _library_versions(),
+            "final_params": params_hash(model.policy),  # the bench's line keeps it: pgzoo reproduce compares it
         }
         return TrainResult(None, summary, run.episodes, run.curve)
 
