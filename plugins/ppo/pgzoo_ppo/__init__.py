@@ -110,7 +110,8 @@ class PPO(Algorithm):
         "CartPole-v1": {"num_envs": 8, "rollout_steps": 32, "batch_size": 256, "gae_lambda": 0.8, "gamma": 0.98,
                         "n_epochs": 20, "alpha_theta": 1e-3, "alpha_w": 1e-3, "lr_schedule": "linear",
                         "clip_range": 0.2, "anneal": {"clip_range": "linear"}},
-        "Acrobot-v1": {"num_envs": 16, "rollout_steps": 256, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4},
+        "Acrobot-v1": {"num_envs": 16, "rollout_steps": 256, "gae_lambda": 0.94, "gamma": 0.99, "n_epochs": 4,
+                       "reward_scale": 0.1},
         "Pendulum-v1": {"num_envs": 4, "rollout_steps": 1024, "gae_lambda": 0.95, "gamma": 0.9, "n_epochs": 10,
                         "alpha_theta": 1e-3, "alpha_w": 1e-3, "clip_range": 0.2, "gaussian_std": "sde",
                         "sde_sample_freq": 4},
@@ -121,8 +122,11 @@ class PPO(Algorithm):
                                      "obs_scaling": "bounds", "reward_scale": 0.1},
     }
     """rl-baselines3-zoo's settings. Where the zoo normalises (``normalize: true``: running mean and std
-    of observations, rewards over the std of the discounted return), pgzoo has fixed stand-ins:
-    ``obs_scaling="bounds"`` and a constant ``reward_scale`` (MountainCarContinuous-v0)."""
+    of observations, rewards over the std of the discounted return), pgzoo has fixed stand-ins: a
+    constant ``reward_scale`` (Acrobot-v1, MountainCarContinuous-v0) and ``obs_scaling="bounds"``
+    (MountainCarContinuous-v0, whose bounds are those of the states it visits; Acrobot-v1's velocity
+    bounds, ±4π and ±9π, are far wider than its velocities, and scaling by them learnt nothing
+    (greedy −500 on seed 100, against −95.8 without) in 50,000 steps)."""
 
     def prepare(self, agent: Agent, rollout: Rollout) -> Rollout:
         adv, v = gae(agent.value, rollout, self.config.gamma, self.config.gae_lambda)
