@@ -16,6 +16,9 @@ from pgzoo.errors import Interrupted, PgzooError, UsageError
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (and exit code 2)."""
 
+    commands: dict[str, argparse.ArgumentParser]
+    """The parser of each subcommand, by name (set on the top-level parser by :func:`build_parser`)."""
+
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(2)
@@ -355,9 +358,28 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.matches else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    """``pgzoo X.Y.Z (Python, torch, gymnasium versions)``; torch's without importing it."""
+    import importlib.metadata as md
+    import platform
+
+    from pgzoo import __version__
+
+    def installed(dist: str) -> str:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return "not installed"
+
+    return (f"pgzoo {__version__} (Python {platform.python_version()}, torch {installed('torch')}, "
+            f"gymnasium {installed('gymnasium')})")
+
+
+def build_parser() -> _Parser:
     p = _Parser(prog="pgzoo", description="Policy-gradient algorithms of Sutton & Barto chapter 13.")
+    p.add_argument("--version", action="version", version=_version())
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p.commands = sub.choices
 
     s = sub.add_parser("list", help="installed algorithms, environments and plugin errors")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of tables")

@@ -1,22 +1,50 @@
-"""Figures: the one place for pgzoo's plotting conventions (headless backend, colour-blind-safe
-palette, shaded bands, legends outside the axes, atomic saving).
+"""Figures: the one place for pgzoo's plotting style, used by every figure pgzoo draws.
 
-Used by the leaderboard curves (:mod:`pgzoo.bench.render`), the book's figures
-(:mod:`pgzoo.book.figures_report`), ``pgzoo plot`` (training curves of runs) and ``pgzoo tune``'s
-parameter importances.
+The leaderboard curves (:mod:`pgzoo.bench.render`), the book's figures
+(:mod:`pgzoo.book.figures_report`, :mod:`pgzoo.book.example`), the access-control report,
+``pgzoo plot`` (training curves of runs) and ``pgzoo tune``'s parameter importances all draw
+through :func:`figure` and :func:`save`: one colour-blind-safe qualitative palette, text sized
+to stay readable when the PNG is shown at a README's width (~850 px), constrained layout (no
+blank bands), legends outside the axes, intervals only from enough seeds
+(:data:`MIN_SEEDS_FOR_BAND`), and atomic saving.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from cycler import cycler
 
 from pgzoo import atomic
 
 LINESTYLES = ("-", "--", "-.", ":")
+
+PALETTE = ("#332288", "#CC6677", "#117733", "#DDAA33", "#88CCEE", "#AA4499", "#44AA99", "#882255", "#999933")
+"""Paul Tol's "muted" qualitative scheme (colour-blind safe, distinct in print and on screen),
+ordered so that any first k colours are far apart: indigo, rose, green, sand, cyan, purple, teal,
+wine, olive (sand darkened from #DDCC77 so that a thin line shows on white). Grey is kept for
+context lines (other algorithms, references)."""
+
+CONTEXT = "0.6"
+"""The grey of context lines: other algorithms behind a panel's own, reference levels."""
+
+MIN_SEEDS_FOR_BAND = 5
+"""Fewest seeds from which a curve gets a 95% bootstrap band: below it the seeds are drawn one by
+one with their mean, since a bootstrap interval over 2-4 values says little about the spread."""
+
+FIGURE_DPI = 110
+STYLE: dict[str, Any] = {
+    "font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11, "xtick.labelsize": 10, "ytick.labelsize": 10,
+    "legend.fontsize": 10, "legend.frameon": False, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.spines.top": False, "axes.spines.right": False, "lines.linewidth": 1.8,
+    "axes.prop_cycle": cycler(color=list(PALETTE)),
+    "figure.dpi": FIGURE_DPI, "savefig.dpi": FIGURE_DPI,
+}
+"""pgzoo's matplotlib settings (applied by :func:`figure` and :func:`save` only, never globally)."""
 
 
 def pyplot() -> Any:
@@ -29,20 +57,27 @@ def pyplot() -> Any:
     return plt
 
 
+@contextlib.contextmanager
+def styled() -> Iterator[Any]:
+    """pgzoo's style for the figures drawn inside (yields ``pyplot``)."""
+    plt = pyplot()
+    with plt.rc_context(STYLE):
+        yield plt
+
+
+def figure(nrows: int = 1, ncols: int = 1, size: tuple[float, float] = (7.5, 4.5), **kwargs: Any) -> tuple[Any, Any]:
+    """A figure with pgzoo's style and constrained layout; ``(fig, axes)`` with ``axes`` always 2-D.
+
+    Draw and :func:`save` within :func:`styled` for the text sizes to apply to every label."""
+    plt = pyplot()
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(nrows, ncols, figsize=size, squeeze=False, layout="constrained", **kwargs)
+    return fig, axes
+
+
 def palette() -> list[str]:
-    """Distinct colour-blind-safe colours: seaborn's ``colorblind`` palette (the one rliable's
-    figures use), ordered so that the first six are far apart (blue, orange, green, pink, sky
-    blue, vermilion; then tan, yellow, light pink, and grey, the colour of context lines, last),
-    or matplotlib's six-colour version of it without seaborn."""
-    try:
-        import seaborn
-
-        colours = seaborn.color_palette("colorblind").as_hex()
-        return [colours[i] for i in (0, 1, 2, 4, 9, 3, 5, 8, 6, 7)]
-    except ImportError:
-        import matplotlib.style
-
-        return list(matplotlib.style.library["seaborn-v0_8-colorblind"]["axes.prop_cycle"].by_key()["color"])
+    """The qualitative colours, in order (:data:`PALETTE`)."""
+    return list(PALETTE)
 
 
 def steps_axis(ax: Any) -> None:
@@ -65,9 +100,16 @@ def band(ax: Any, x: np.ndarray, centre: np.ndarray, low: np.ndarray, high: np.n
     ax.fill_between(x, low, high, color=line["color"], alpha=alpha, linewidth=0)
 
 
+def seeds_and_mean(ax: Any, x: np.ndarray, curves: np.ndarray, label: str, line: dict[str, str]) -> None:
+    """Too few seeds for an interval: each seed's curve thin, their mean bold (``curves`` is ``[seeds, x]``)."""
+    for c in curves:
+        ax.plot(x, c, color=line["color"], linewidth=0.8, alpha=0.55, label="_seed")
+    ax.plot(x, curves.mean(axis=0), label=label, linewidth=2.0, **line)
+
+
 def legend_below(fig: Any, axes: Sequence[Any], ncol: int | None = None) -> None:
-    """One legend for the whole figure, under the axes (never over the data): the labelled lines
-    of ``axes``, each label once."""
+    """One legend for the whole figure, outside and under the axes (constrained layout makes room for
+    exactly its height): the labelled lines of ``axes``, each label once."""
     handles, labels = [], []
     for ax in axes:
         for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
@@ -75,23 +117,17 @@ def legend_below(fig: Any, axes: Sequence[Any], ncol: int | None = None) -> None
                 handles.append(h)
                 labels.append(lab)
     if not labels:
-        fig.tight_layout()
         return
-    ncol = ncol or min(len(labels), 4, max(1, int(fig.get_size_inches()[0] / 2.8)))  # entries fit the width
-    rows = -(-len(labels) // ncol)
-    height = fig.get_size_inches()[1]
-    bottom = min(0.45, (0.32 * rows + 0.25) / height)
-    fig.tight_layout(rect=(0, bottom, 1, 1))
-    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.0))
+    ncol = ncol or min(len(labels), max(1, int(fig.get_size_inches()[0] / 2.6)))  # entries fit the width
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol)
 
 
-def save(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+def save(fig: Any, path: str | Path, dpi: int = FIGURE_DPI) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically (a temporary file renamed over it) and close it."""
     plt = pyplot()
     path = Path(path)
     try:
-        with atomic.replacing(path) as tmp:
+        with plt.rc_context(STYLE), atomic.replacing(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format="png")
     finally:
         plt.close(fig)
@@ -128,8 +164,12 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20)
             raise UsageError(f"{d}: no finished episode in metrics.csv yet")
         runs.append((Path(d).resolve().name, config, columns))
     envs = list(dict.fromkeys(config["env_id"] for _, config, _ in runs))
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(envs), figsize=(6.2 * len(envs), 4.4), squeeze=False)
+    with styled():
+        return _draw_runs(runs, envs, out, window)
+
+
+def _draw_runs(runs: list[tuple[str, dict, dict]], envs: list[str], out: str | Path, window: int) -> Path:
+    fig, axes = figure(1, len(envs), size=(7.5 if len(envs) == 1 else 5.0 * len(envs), 4.8))
     for i, (name, config, columns) in enumerate(runs):
         ax = axes[0][envs.index(config["env_id"])]
         line = style(i)
@@ -141,7 +181,6 @@ def plot_runs(run_dirs: Sequence[str | Path], out: str | Path, window: int = 20)
         ax.set_title(env_id)
         ax.set_xlabel("env steps")
         steps_axis(ax)
-        ax.set_ylabel(f"episode return\n(faint: each episode; line: mean of the last {window})")
-        ax.grid(alpha=0.3)
-    legend_below(fig, list(axes[0]), ncol=min(len(runs), 2))
+        ax.set_ylabel(f"episode return\n(faint: each episode; line: mean of last {window})")
+    legend_below(fig, list(axes[0]), ncol=1 if len(runs) > 2 else len(runs))
     return save(fig, out)

@@ -12,7 +12,7 @@ The trainer calls a :class:`TrainLogger` (when it is given one) at three moments
 :class:`TensorBoardLogger` writes them with ``torch.utils.tensorboard`` (the ``tensorboard``
 package's event-file format), one sub-folder per run, so that ``tensorboard --logdir DIR``
 compares runs. Per-update terms are averaged over windows of ``every`` env steps: adding a
-handful of floats per update is all the hot loop pays (measured in the README).
+handful of floats per update is all the hot loop pays (measured: docs/speed.md).
 """
 
 from __future__ import annotations

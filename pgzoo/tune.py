@@ -341,8 +341,22 @@ def write_best_toml(path: Path, values: dict[str, Any], header: list[str]) -> No
     atomic.write_text(path, "\n".join(lines) + "\n")
 
 
+FEW_TRIALS = 20
+"""Under this many completed trials, parameter importances carry a caveat: they are fitted to the trials,
+and from a handful of points their ranking changes from one study to the next."""
+
+
+def importance_caveat(completed: int) -> str:
+    """What parameter importances from ``completed`` trials are worth, in one sentence."""
+    if completed < FEW_TRIALS:
+        return (f"from only {completed} completed trials: a rough hint, not a ranking (they are fitted to the "
+                f"trials; below ~{FEW_TRIALS} they change from one study to the next)")
+    return f"from {completed} completed trials"
+
+
 def importances(study: Any) -> dict[str, float] | str:
-    """Optuna's fANOVA parameter importances over the completed trials, or why there are none."""
+    """Optuna's parameter importances over the completed trials (its default evaluator: PED-ANOVA from
+    Optuna 5, fANOVA before), or why there are none."""
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -356,21 +370,30 @@ def importances(study: Any) -> dict[str, float] | str:
         return str(e)
 
 
-def plot_importances(values: dict[str, float], path: Path, title: str) -> Path:
-    """A horizontal bar chart of parameter importances (largest on top)."""
+def plot_importances(values: dict[str, float], path: Path, title: str, completed: int,
+                     method: str = "Optuna's default evaluator") -> Path:
+    """A horizontal bar chart of parameter importances (largest on top), saying how many completed
+    trials they come from and, under :data:`FEW_TRIALS`, what that is worth."""
+    import textwrap
+
     from pgzoo import plotting
 
-    plt = plotting.pyplot()
     names = list(values)[::-1]
-    fig, ax = plt.subplots(figsize=(6.0, 0.45 * len(names) + 1.4))
-    ax.barh(names, [values[n] for n in names], color=plotting.palette()[0])
-    for y, n in enumerate(names):
-        ax.text(values[n], y, f" {values[n]:.2f}", va="center", fontsize=8)
-    ax.set_xlabel("importance (fANOVA, normalised to sum 1)")
-    ax.set_xlim(0, max(values.values()) * 1.2 or 1)
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return plotting.save(fig, path)
+    with plotting.styled():
+        fig, axes = plotting.figure(size=(7.5, 0.5 * len(names) + 2.2))
+        ax = axes[0][0]
+        ax.barh(names, [values[n] for n in names], color=plotting.palette()[0])
+        for y, n in enumerate(names):
+            ax.text(values[n], y, f" {values[n]:.2f}", va="center")
+        ax.set_xlabel(f"importance ({method}, normalised to sum 1)")
+        ax.set_xlim(0, max(values.values()) * 1.2 or 1)
+        ax.grid(axis="y", visible=False)
+        ax.set_title(title)
+        caveat = "Importances " + importance_caveat(completed) + "."
+        fig.text(0.5, 0.0, textwrap.fill(caveat, 95), ha="center", va="bottom", fontsize=9, color="0.3")
+        bottom = 0.1 if completed < FEW_TRIALS else 0.06
+        fig.get_layout_engine().set(rect=(0, bottom, 1, 1 - bottom))  # (left, bottom, width, height)
+        return plotting.save(fig, path)
 
 
 def _trials_table(trials: list[Any], names: list[str]) -> list[str]:
@@ -435,9 +458,9 @@ def write_outputs(study: Any, settings: TuneSettings, storage: str, out_dir: Pat
     if isinstance(imp, str):
         lines.append(f"Not computed: {imp}.\n")
     else:
-        plot_importances(imp, out_dir / "importances.png",
-                         f"{settings.algorithm} on {settings.env_id}: {len(complete)} completed trials")
-        lines.append("fANOVA importances (Optuna) over the completed trials: " +
+        plot_importances(imp, out_dir / "importances.png", f"{settings.algorithm} on {settings.env_id}",
+                         len(complete))
+        lines.append("Parameter importances (Optuna's default evaluator), " + importance_caveat(len(complete)) + ": " +
                      ", ".join(f"`{k}` {v:.2f}" for k, v in imp.items()) + ".\n")
         lines.append("![parameter importances](importances.png)\n")
     atomic.write_text(out_dir / "report.md", "\n".join(lines))

@@ -95,9 +95,23 @@ def test_moving_average_by_hand() -> None:
 
 def test_palette_colours_are_distinct() -> None:
     colours = plotting.palette()
-    assert len(set(colours)) == len(colours) >= 6
+    assert len(set(colours)) == len(colours) >= 8
+    # a board's seven algorithms get seven colours at least ΔE 30 apart in CIELAB (the old palette's orange
+    # and vermilion, 25.6 apart, read as one colour next to its tan)
+    lab = [_cielab(c) for c in colours[:7]]
+    assert min(np.linalg.norm(a - b) for i, a in enumerate(lab) for b in lab[i + 1:]) > 30
     styles = [tuple(plotting.style(i).values()) for i in range(3 * len(colours))]
     assert len(set(styles)) == len(styles)  # past the palette, a new line style
+
+
+def _cielab(colour: str) -> np.ndarray:
+    """sRGB → CIELAB (D65), by the standard formulas."""
+    c = np.array(mcolors.to_rgb(colour))
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ c
+    f = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(f > (6 / 29) ** 3, np.cbrt(f), f / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
 def test_iqm_band_by_hand() -> None:
@@ -152,7 +166,7 @@ algorithms = {{ {entries} }}
 
 @pytest.mark.parametrize(("algorithms", "curves", "shape"), [
     (3, "auto", (1, 2)),       # few algorithms: one plot per environment
-    (5, "auto", (2, 5)),       # more than four: a panel per algorithm and environment
+    (5, "auto", (5, 2)),       # more than four: a row of panels per algorithm (ranked), a column per environment
     (2, "panels", (2, 2)),
     (6, "overlay", (1, 2)),
 ])

@@ -44,13 +44,14 @@ def protocol_text(board: Board) -> str:
     )
 
 
-def _env_table(board: Board, env_id: str) -> list[str]:
-    mode = board.suite.model.score
-    other = "stochastic" if mode == "deterministic" else "deterministic"
-    rows = [r for r in board.rows if r["env"] == env_id]
-    thr, rnd = board.thresholds.get(env_id), board.random_scores.get(env_id)
-    head = (f"## {env_id}\n\nBudget {board.suite.model.envs[env_id].steps:,} env steps; reward threshold "
-            f"{_num(thr)}; random policy {_num(rnd)}.\n")
+def env_table(rows: list[dict[str, Any]], env_id: str, steps: int, threshold: float | None,
+              random_score: float | None, score: str) -> list[str]:
+    """The markdown table of one environment's rows (``leaderboard.json``'s ``rows`` of ``env_id``),
+    ranked by final IQM, under a heading with the budget and the reference scores."""
+    other = "stochastic" if score == "deterministic" else "deterministic"
+    rows = [r for r in rows if r["env"] == env_id]
+    head = (f"## {env_id}\n\nBudget {steps:,} env steps; reward threshold "
+            f"{_num(threshold)}; random policy {_num(random_score)}.\n")
     lines = [head,
              f"| algorithm | seeds | final IQM [95% CI] | mean ± std | {other} mean | AUC | "
              "steps to threshold (median; seeds reaching) | wall s | env steps/s |",
@@ -67,21 +68,34 @@ def _env_table(board: Board, env_id: str) -> list[str]:
     return lines
 
 
-def _aggregate_table(board: Board) -> list[str]:
-    ref = board.suite.model.compare_to
+def aggregate_table(aggregate: list[dict[str, Any]], compare_to: str) -> list[str]:
+    """The markdown table of ``leaderboard.json``'s ``aggregate`` rows, ranked by normalised IQM."""
+    ref = compare_to
     lines = ["## Aggregate over environments\n",
              "Final scores normalised per environment (random policy = 0, reward threshold = 1), IQM over all "
              f"(seed, environment) scores with a 95% stratified-bootstrap CI, and the probability that the "
              f"algorithm's score beats {ref}'s on an environment (P(X > Y), averaged over environments, with CI).\n",
              f"| algorithm | environments | seeds | normalised IQM [95% CI] | P(improvement over {ref}) [95% CI] |",
              "|---|---|---:|---|---|"]
-    for r in sorted(board.aggregate, key=lambda r: -r["normalised_iqm"]):
+    for r in sorted(aggregate, key=lambda r: -r["normalised_iqm"]):
         poi = ("—" if r["prob_improvement"] is None else
                f"{r['prob_improvement']:.2f} [{r['poi_ci_low']:.2f}, {r['poi_ci_high']:.2f}]")
         lines.append(f"| {r['algorithm']} | {len(r['envs'])} | {r['seeds']} | {r['normalised_iqm']:.2f} "
                      f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {poi} |")
-    if not board.aggregate:
+    if not aggregate:
         lines.append("| (nothing to aggregate yet) | | | | |")
+    return lines
+
+
+def tables_from_json(data: dict[str, Any]) -> list[str]:
+    """Every table of a committed ``leaderboard.json`` (per environment, then the aggregate): the
+    same text as in its ``leaderboard.md``."""
+    lines: list[str] = []
+    for env_id, protocol in data["protocol"].items():
+        lines.extend(env_table(data["rows"], env_id, protocol["steps"], data["reward_thresholds"].get(env_id),
+                               data["random_policy_scores"].get(env_id), data["score"]))
+        lines.append("")
+    lines.extend(aggregate_table(data["aggregate"], data["compare_to"]))
     return lines
 
 
@@ -92,10 +106,11 @@ def markdown(board: Board) -> str:
     if s.description:
         out.append(s.description.strip() + "\n")
     out.append(protocol_text(board) + "\n")
-    for env_id in s.envs:
-        out.extend(_env_table(board, env_id))
+    for env_id, entry in s.envs.items():
+        out.extend(env_table(board.rows, env_id, entry.steps, board.thresholds.get(env_id),
+                             board.random_scores.get(env_id), s.score))
         out.append("")
-    out.extend(_aggregate_table(board))
+    out.extend(aggregate_table(board.aggregate, s.compare_to))
     out.append("")
     if s.tuning.strip():
         out.append("## Tuning\n\n" + s.tuning.strip() + "\n")
@@ -155,9 +170,12 @@ def as_json(board: Board) -> dict[str, Any]:
     }
 
 
-def _iqm_curves(board: Board, env_id: str) -> tuple[np.ndarray, dict[str, tuple[int, np.ndarray, np.ndarray,
-                                                                                    np.ndarray]]]:
-    """The evaluation grid of ``env_id`` and, per algorithm with runs, (seeds, IQM, low, high) on it."""
+Curves = dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+def _iqm_curves(board: Board, env_id: str) -> tuple[np.ndarray, Curves]:
+    """The evaluation grid of ``env_id`` and, per algorithm with runs, (per-seed curves ``[seeds, grid]``,
+    IQM, low, high) on it; the band is only computed from :data:`plotting.MIN_SEEDS_FOR_BAND` seeds."""
     suite = board.suite
     budget, every = suite.model.envs[env_id].steps, suite.protocol(env_id).every
     grid = np.unique(np.append(np.arange(0, budget + 1, every), budget)).astype(np.float64)
@@ -168,69 +186,101 @@ def _iqm_curves(board: Board, env_id: str) -> tuple[np.ndarray, dict[str, tuple[
         if runs:
             curves = np.array([np.interp(grid, [p["env_steps"] for p in r["curve"]], [p[key] for p in r["curve"]])
                                for r in runs])
-            out[algorithm] = (len(runs), *stats.iqm_curve_band(curves, reps=min(suite.model.bootstrap_reps, 1000)))
+            if len(runs) >= plotting.MIN_SEEDS_FOR_BAND:
+                out[algorithm] = (curves, *stats.iqm_curve_band(curves, reps=min(suite.model.bootstrap_reps, 1000)))
+            else:
+                mean = curves.mean(axis=0)
+                out[algorithm] = (curves, mean, mean, mean)
     return grid, out
+
+
+def ranked_algorithms(board: Board) -> list[str]:
+    """The suite's algorithms in the order of the board's aggregate ranking (normalised IQM, best first),
+    then those without results: the order of every table and panel."""
+    ranked = [r["algorithm"] for r in sorted(board.aggregate, key=lambda r: -r["normalised_iqm"])]
+    return ranked + [a for a in board.suite.model.algorithms if a not in ranked]
 
 
 def _references(ax: Any, board: Board, env_id: str) -> None:
     if board.thresholds.get(env_id) is not None:
-        ax.axhline(board.thresholds[env_id], color="black", linestyle="--", linewidth=0.9, label="reward threshold")
+        ax.axhline(board.thresholds[env_id], color="black", linestyle="--", linewidth=1.0, label="reward threshold")
     if env_id in board.random_scores:
-        ax.axhline(board.random_scores[env_id], color="0.45", linestyle=":", linewidth=1.0, label="random policy")
-    ax.grid(alpha=0.3)
+        ax.axhline(board.random_scores[env_id], color=plotting.CONTEXT, linestyle=":", linewidth=1.2,
+                   label="random policy")
+
+
+def _draw(ax: Any, grid: np.ndarray, curves: Curves, algorithm: str, line: dict[str, str], label: str) -> None:
+    seeds, iqm, low, high = curves[algorithm]
+    if len(seeds) >= plotting.MIN_SEEDS_FOR_BAND:
+        plotting.band(ax, grid, iqm, low, high, label, line, alpha=0.2)
+    else:
+        plotting.seeds_and_mean(ax, grid, seeds, label, line)
+
+
+def _label(algorithm: str, curves: Curves) -> str:
+    n = len(curves[algorithm][0])
+    return f"{algorithm} ({n} seeds: IQM, 95% CI)" if n >= plotting.MIN_SEEDS_FOR_BAND else \
+        f"{algorithm} ({n} seed{'s' if n > 1 else ''}: each seed and their mean)"
 
 
 def plot_curves(board: Board, path: Path) -> tuple[int, int]:
-    """``curves.png``: per environment, each algorithm's IQM evaluation curve over seeds with its
-    95% stratified-bootstrap band (rliable's conventions), colour-blind-safe colours, the legend
-    under the axes. With more than four algorithms (or ``curves = "panels"``), one small panel
-    per algorithm and environment, the other algorithms' IQM curves in grey behind it.
+    """``curves.png``: per environment, each algorithm's IQM evaluation curve over seeds with its 95%
+    stratified-bootstrap band (rliable's conventions; with fewer than ``MIN_SEEDS_FOR_BAND`` seeds, each
+    seed and their mean instead), pgzoo's plotting style, algorithms in the board's ranking order, the
+    legend under the axes. With more than four algorithms (or ``curves = "panels"``), one row of panels
+    per algorithm (ranked) and one column per environment, the other algorithms' curves in grey behind.
     Returns the panel grid's (rows, columns)."""
+    with plotting.styled():
+        return _plot_curves(board, path)
+
+
+def _plot_curves(board: Board, path: Path) -> tuple[int, int]:
     suite = board.suite
     envs = list(suite.model.envs)
-    algorithms = list(suite.model.algorithms)
-    styles = {a: plotting.style(i) for i, a in enumerate(algorithms)}
-    panels = suite.model.curves == "panels" or (suite.model.curves == "auto" and len(algorithms) > 4)
-    plt = plotting.pyplot()
-    ylabel = f"evaluation return\n({suite.model.score} policy; IQM, 95% CI)"
+    order = ranked_algorithms(board)
+    styles = {a: plotting.style(i) for i, a in enumerate(order)}
+    panels = suite.model.curves == "panels" or (suite.model.curves == "auto" and len(order) > 4)
+    ylabel = f"evaluation return\n({suite.model.score} policy)"
     data = {env_id: _iqm_curves(board, env_id) for env_id in envs}
     if not panels:
-        fig, axes = plt.subplots(1, len(envs), figsize=(6.0 * len(envs), 4.6), squeeze=False)
+        fig, axes = plotting.figure(1, len(envs), size=(7.5 if len(envs) == 1 else 4.6 * len(envs), 4.6))
         for ax, env_id in zip(axes[0], envs, strict=True):
             grid, curves = data[env_id]
-            for algorithm, (n, iqm, low, high) in curves.items():
-                plotting.band(ax, grid, iqm, low, high, f"{algorithm} ({n} seeds)", styles[algorithm], alpha=0.15)
+            for algorithm in (a for a in order if a in curves):
+                _draw(ax, grid, curves, algorithm, styles[algorithm], _label(algorithm, curves))
             _references(ax, board, env_id)
             ax.set_title(env_id)
             plotting.steps_axis(ax)
             ax.set_xlabel("env steps")
-            ax.set_ylabel(ylabel)
-        plotting.legend_below(fig, list(axes[0]))
+        axes[0][0].set_ylabel(ylabel)
+        plotting.legend_below(fig, list(axes[0]), ncol=min(2, len(order)))
         plotting.save(fig, path)
         return axes.shape
-    shown = [a for a in algorithms if any(a in data[e][1] for e in envs)] or algorithms
-    fig, axes = plt.subplots(len(envs), len(shown), figsize=(2.6 * len(shown) + 0.8, 2.5 * len(envs) + 0.9),
-                             squeeze=False, sharex="row", sharey="row")
-    for row, env_id in enumerate(envs):
+    shown = [a for a in order if any(a in data[e][1] for e in envs)] or order
+    fig, axes = plotting.figure(len(shown), len(envs), size=(3.9 * len(envs) + 1.2, 1.75 * len(shown) + 1.1),
+                                sharex="col", sharey="col")
+    for col, env_id in enumerate(envs):
         grid, curves = data[env_id]
-        for col, algorithm in enumerate(shown):
+        for row, algorithm in enumerate(shown):
             ax = axes[row][col]
             for other, (_, iqm, _, _) in curves.items():
                 if other != algorithm:
-                    ax.plot(grid, iqm, color="0.75", linewidth=0.9, label="other algorithms (IQM)")
+                    ax.plot(grid, iqm, color=plotting.CONTEXT, linewidth=0.8, alpha=0.7, label="other algorithms")
             if algorithm in curves:
-                n, iqm, low, high = curves[algorithm]
-                plotting.band(ax, grid, iqm, low, high, "_nolegend_", styles[algorithm], alpha=0.25)
-                ax.text(0.98, 0.04, f"{n} seeds", transform=ax.transAxes, ha="right", fontsize=7, color="0.3")
+                _draw(ax, grid, curves, algorithm, styles[algorithm], "_own")
+                n = len(curves[algorithm][0])
+                ax.text(0.98, 0.05, f"{n} seeds" + ("" if n >= plotting.MIN_SEEDS_FOR_BAND else ", no band"),
+                        transform=ax.transAxes, ha="right", fontsize=9, color="0.3")
             _references(ax, board, env_id)
-            ax.tick_params(labelsize=7)
             plotting.steps_axis(ax)
             if row == 0:
-                ax.set_title(algorithm, fontsize=9, color=styles[algorithm]["color"])
+                ax.set_title(env_id)
             if col == 0:
-                ax.set_ylabel(f"{env_id}\n{ylabel}", fontsize=7)
-            if row == len(envs) - 1:
-                ax.set_xlabel("env steps", fontsize=8)
+                ax.set_ylabel(f"{row + 1}. {algorithm}", color=styles[algorithm]["color"], fontweight="bold")
+            if row == len(shown) - 1:
+                ax.set_xlabel("env steps")
+    fig.suptitle(f"evaluation return ({suite.model.score} policy): IQM over seeds with 95% CI; "
+                 "rows in the board's ranking", fontsize=11)
     plotting.legend_below(fig, list(axes.flat))
     plotting.save(fig, path)
     return axes.shape

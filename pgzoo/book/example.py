@@ -92,25 +92,30 @@ def reproduce_example(folder: str | Path) -> Path:
 def _plot(suite: ExampleSuite, rows: list[dict], path: Path) -> None:
     from pgzoo import plotting
 
-    plt = plotting.pyplot()
+    with plotting.styled():
+        _draw(suite, rows, path)
 
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), dpi=120)
+
+def _draw(suite: ExampleSuite, rows: list[dict], path: Path) -> None:
+    from pgzoo import plotting
+
+    colours = plotting.palette()
+    fig, axes = plotting.figure(size=(7.5, 5.6))
+    ax = axes[0][0]
     p = np.linspace(0.01, 0.99, 400)
     ax.plot(p, start_value(p), color="k", linewidth=1.2, label="J(p) = (2p − 4) / (p(1 − p))")
     ax.errorbar([r["p"] for r in rows], [r["Monte Carlo"] for r in rows],
-                yerr=[1.96 * r["standard error"] for r in rows], fmt="o", color="#1f77b4", markersize=4,
+                yerr=[1.96 * r["standard error"] for r in rows], fmt="o", color=colours[0], markersize=4,
                 capsize=2, label=f"Monte Carlo, {suite.episodes} episodes each (±1.96 SE)")
-    ax.plot([OPTIMAL_P], [OPTIMAL_VALUE], marker="*", color="#d62728", markersize=12, linestyle="none",
+    ax.plot([OPTIMAL_P], [OPTIMAL_VALUE], marker="*", color=colours[1], markersize=14, linestyle="none",
             label=f"optimal p* = 2 − √2 ≈ {OPTIMAL_P:.3f}, J ≈ {OPTIMAL_VALUE:.2f}")
-    for (label, q), colour in zip(EPSILON_GREEDY.items(), ("#2ca02c", "#9467bd"), strict=True):
+    for (label, q), colour in zip(EPSILON_GREEDY.items(), colours[2:4], strict=True):
         ax.plot([q], [start_value(q)], marker="s", color=colour, markersize=7, linestyle="none",
                 label=f"{label}: J ≈ {start_value(q):.1f}")
     ax.set_ylim(-100, 0)
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of right action, p")
     ax.set_ylabel("J(p) = v(s0)")
-    ax.set_title(suite.title, fontsize=10)
-    ax.legend(loc="lower center", fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    plotting.save(fig, path, dpi=fig.dpi)
+    ax.set_title(suite.title)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=1)
+    plotting.save(fig, path)

@@ -22,9 +22,6 @@ from pgzoo.provenance import sentence
 if TYPE_CHECKING:
     from pgzoo.book.figure_suite import FigureSuite
 
-COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
-
-
 def table_rows(suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> list[dict[str, Any]]:
     """One dict per line: window means, p(right) means, capped runs."""
     rows = []
@@ -83,32 +80,36 @@ def plot(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> 
     """The book-style learning-curve figure."""
     from pgzoo import plotting
 
-    plt = plotting.pyplot()
+    with plotting.styled():
+        _draw(suite, lines, path)
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
+
+def _draw(suite: FigureSuite, lines: list[dict[str, np.ndarray]], path: Path) -> None:
+    from pgzoo import plotting
+
+    fig, axes = plotting.figure(size=(7.5, 5.4))
+    ax = axes[0][0]
     for i, (line, data) in enumerate(zip(suite.lines, lines, strict=True)):
         n_capped = int(capped(data).sum())
         returns = data["returns"][~capped(data)]
         x = np.arange(1, returns.shape[1] + 1)
         mean = returns.mean(0)
         se = returns.std(0, ddof=1) / np.sqrt(returns.shape[0]) if returns.shape[0] > 1 else np.zeros_like(mean)
-        colour = COLOURS[i % len(COLOURS)]
-        ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, color=colour, alpha=0.2, linewidth=0)
-        note = f" ({n_capped} capped run{'s' * (n_capped > 1)} not in the curve, see table)" if n_capped else ""
+        colour = plotting.style(i)["color"]
+        ax.fill_between(x, mean - 1.96 * se, mean + 1.96 * se, color=colour, alpha=0.25, linewidth=0)
+        note = f" ({n_capped} capped run{'s' * (n_capped > 1)} left out, see table)" if n_capped else ""
         ax.plot(x, mean, color=colour, linewidth=1.0, label=line.label + note)
     if suite.reference is not None:
         ax.axhline(suite.reference, color="k", linestyle="--", linewidth=1.0,
                    label=f"{suite.reference_label} ≈ {suite.reference:.2f}")
-    ax.set_xlabel("Episode")
-    ax.set_ylabel(f"Total reward on episode\n(averaged over {lines[0]['returns'].shape[0]} runs, capped runs aside)")
-    ax.set_title(suite.title, fontsize=10)
+    ax.set_xlabel("episode")
+    ax.set_ylabel(f"total reward on episode\n(mean of {lines[0]['returns'].shape[0]} runs, capped runs aside)")
+    ax.set_title(suite.title)
     ax.set_ylim(-90, -10)
     ax.set_xlim(1, lines[0]["returns"].shape[1])
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.text(0.01, 0.01, "bands: ±1.96 standard errors of the mean over runs", fontsize=7, color="0.4")
-    fig.tight_layout()
-    plotting.save(fig, path, dpi=fig.dpi)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=1,
+               title="bands: ±1.96 standard errors of the mean over runs", title_fontsize=9)
+    plotting.save(fig, path)
 
 
 def render(folder: Path, suite: FigureSuite, lines: list[dict[str, np.ndarray]], meta: dict[str, Any]) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pgzoo_book_envs.access_control import ACCEPT, optimal_average_reward
+from pgzoo_book_envs.access_control import ACCEPT, optimal_average_reward, window_std
 
 
 def always_accept_reward(steps: int = 100_000, seed: int = 0) -> float:
@@ -31,25 +31,34 @@ def always_accept_reward(steps: int = 100_000, seed: int = 0) -> float:
 
 
 def plot(runs: list[dict], gain: float, baseline: float, path: Path) -> None:
-    """Average reward per step over training, one line per seed, the optimum dashed."""
+    """Average reward per step over training, one line per seed; the optimum dashed, with the band in
+    which the optimal policy's own averages over the same window fall (±2 std): a learning curve
+    above the line is the window's sampling noise, not a policy better than the optimum."""
     from pgzoo import plotting
 
-    plt = plotting.pyplot()
-
-    fig, ax = plt.subplots(figsize=(7, 4))
     window = 10
-    for r in runs:
-        steps, rewards = np.array(r["curve"]).T
-        smooth = np.convolve(rewards, np.ones(window) / window, mode="valid")
-        ax.plot(steps[window - 1:], smooth, lw=1, label=f"seed {r['seed']}")
-    ax.axhline(gain, ls="--", color="k", label=f"optimum (relative value iteration) {gain:.3f}")
-    ax.axhline(baseline, ls=":", color="grey", label=f"always accept {baseline:.3f}")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel(f"reward per step ({window}k-step mean)")
-    ax.set_title("Actor–critic with traces (13.6) on access control (Example 10.2)")
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    plotting.save(fig, path, dpi=120)
+    steps_per_row = int(np.diff(np.array(runs[0]["curve"])[:, 0]).min())
+    _, policy = optimal_average_reward()
+    spread = 2 * window_std(policy, window * steps_per_row)
+    with plotting.styled():
+        fig, axes = plotting.figure(size=(7.5, 5.6))
+        ax = axes[0][0]
+        for i, r in enumerate(runs):
+            steps, rewards = np.array(r["curve"]).T
+            smooth = np.convolve(rewards, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1:], smooth, label=f"seed {r['seed']}", **plotting.style(i))
+        ax.axhline(gain, ls="--", color="k", lw=1.2, label=f"optimum {gain:.3f} (relative value iteration):\n"
+                                                           "the best policy's expected reward per step")
+        ax.axhspan(gain - spread, gain + spread, color=plotting.CONTEXT, alpha=0.25, lw=0,
+                   label=f"±2 std of the optimal policy's own {window}k-step means (±{spread:.3f}):\n"
+                         "a curve above the optimum is this sampling noise")
+        ax.axhline(baseline, ls=":", color=plotting.CONTEXT, lw=1.4, label=f"always accept {baseline:.3f}")
+        plotting.steps_axis(ax)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(f"reward per step\n(training, stochastic π; {window}k-step mean)")
+        ax.set_title("Actor–critic with traces (§13.6) on access control (Example 10.2)")
+        plotting.legend_below(fig, [ax], ncol=2)
+        plotting.save(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

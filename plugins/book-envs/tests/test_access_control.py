@@ -66,3 +66,27 @@ def test_simulated_optimal_policy_earns_the_dp_gain(env) -> None:
         obs, r, *_ = env.step(int(policy[obs]))
         total += r
     assert total / 50_000 == pytest.approx(gain, abs=0.05)
+
+
+def test_window_std_is_zero_without_reward_and_matches_simulation() -> None:
+    """σ of a window's average reward: 0 for a policy that never earns (always reject); for the optimal
+    policy, what simulating the chain gives (1,000 windows of 2,000 steps, the chain's own kernel)."""
+    import numpy as np
+    from pgzoo_book_envs.access_control import optimal_average_reward, transition_model, window_std
+
+    P, R = transition_model()
+    assert window_std(np.zeros(P.shape[0], dtype=int), 2000) == 0.0
+    gain, policy = optimal_average_reward()
+    states = np.arange(P.shape[0])
+    cum, r = np.cumsum(P[states, policy], axis=1), R[states, policy]
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, len(states), 1000)
+    for _ in range(1000):  # burn-in towards the stationary distribution
+        s = np.minimum((cum[s] < rng.random(len(s))[:, None]).sum(1), len(states) - 1)
+    total = np.zeros(len(s))
+    for _ in range(2000):
+        total += r[s]
+        s = np.minimum((cum[s] < rng.random(len(s))[:, None]).sum(1), len(states) - 1)
+    simulated = (total / 2000).std(ddof=1)
+    assert abs(window_std(policy, 2000) - simulated) < 0.1 * simulated
+    assert abs((total / 2000).mean() - gain) < 3 * simulated / np.sqrt(len(s))
