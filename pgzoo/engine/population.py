@@ -85,7 +85,7 @@ from pgzoo.exploration import exploration_hold
 from pgzoo.losses import total_loss
 from pgzoo.progress import progress_bar
 from pgzoo.returns import discounted_returns
-from pgzoo.rollout import Rollout
+from pgzoo.rollout import GROUPS, Rollout
 from pgzoo.sampling import CHUNK_STEPS, action_seed, categorical_cdf, draws_per_env, new_chunk, sample_with
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
@@ -492,9 +492,10 @@ class Population:
                                  f"{sorted(new_state.keys() - state.keys())} outside init_state")
             grads = torch.autograd.grad(totals.sum(), list(sub.values()), allow_unused=True)
             bad = ~torch.isfinite(totals)
-            for g in grads:
-                if g is not None:
-                    bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1))
+            for n, g in zip(sub, grads, strict=True):
+                if g is not None:  # (a group the run's batch does not step: its gradient is dropped unread)
+                    stepped = True if groups is None else groups[:, GROUPS.index(n.split(".", 1)[0])]
+                    bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1)) & stepped
             if bad.any():  # those runs stop with their last good parameters; the others go on
                 for j in np.flatnonzero(bad.numpy()):
                     fail(int(runs[j]), {k: v[j] for k, v in terms.items()})
