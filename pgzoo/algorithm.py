@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
@@ -13,7 +14,8 @@ from pgzoo.config import AlgorithmConfig, build_config
 from pgzoo.engine.schedules import SETTING, Schedule, ScheduleKind
 from pgzoo.engine.update import optimizer_step, stepped_parameters
 from pgzoo.errors import UsageError
-from pgzoo.features import ObsWithBias, PerActionObs
+from pgzoo.exploration import exploration_hold
+from pgzoo.features import BoundsScaling, ObsWithBias, PerActionObs
 from pgzoo.losses import LossTerms, SurrogateLoss
 from pgzoo.policies import GaussianPolicy, LinearSoftmaxPolicy, MLPCategoricalPolicy, Policy
 from pgzoo.returns import discounted_returns
@@ -79,6 +81,18 @@ class Algorithm:
     """Per-environment default settings (tuned), applied before the user's own."""
     verify_variants: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     """Settings under which ``pgzoo verify`` checks the loss against :meth:`book_update`."""
+    verify_branches: ClassVar[tuple[str, ...]] = ()
+    """Diagnostics of the loss (e.g. PPO's ``clip_fraction``) that show a nonlinear branch of the
+    update fired: ``pgzoo verify`` fails unless each is non-zero in at least one of its cases."""
+    reduction: ClassVar[Literal["sum", "mean"]] = "sum"
+    """How the loss reduces over a batch: ``"sum"`` (the book's boxes: one SGD step is the sum of
+    the per-step updates, α per sample) or ``"mean"`` (published deep-RL losses such as PPO's: the
+    step, Adam's scaling and ``max_grad_norm`` do not grow with the batch). The conformance kit
+    checks it (``test_reduction``)."""
+    population: ClassVar[bool] = True
+    """``False``: never train this algorithm as a population (:mod:`pgzoo.engine.population`): the
+    bench then trains its seeds one by one, saying why. For an algorithm that meets the
+    population contract in form but not in fact (e.g. a ``prepare`` that is not per run)."""
     compiled_step: CompiledStep | None = None
     """Set by the trainer for a run whose update is compiled (:mod:`pgzoo.engine.compiled`):
     :meth:`update` then takes each optimiser step through it (for that agent and optimiser only)."""
@@ -112,6 +126,10 @@ class Algorithm:
         problem = self.check_schedule(schedule)
         if problem:
             raise UsageError(f"invalid config for '{self.name}': {SETTING[kind]}: {problem}")
+        try:
+            exploration_hold(cfg, schedule)
+        except UsageError as e:
+            raise UsageError(f"invalid config for '{self.name}': {e}") from None
         return schedule
 
     def check_schedule(self, schedule: Schedule) -> str | None:
@@ -169,14 +187,15 @@ class Algorithm:
             try:
                 return GaussianPolicy(spec.obs_dim, spec.action_dim, ObsWithBias(spec.obs_dim), mean=cfg.policy,
                                       std=cfg.gaussian_std, hidden=cfg.hidden_sizes, init_log_std=cfg.init_log_std,
-                                      min_std=cfg.min_std, init_mu=cfg.init_mu, dtype=dtype)
+                                      min_std=cfg.min_std, init_mu=cfg.init_mu, dtype=dtype,
+                                      inputs=self.input_scaling(spec))
             except ValueError as e:
                 raise UsageError(f"invalid config for '{self.name}': init_mu: {e}") from None
         if cfg.init_mu is not None:
             raise UsageError(f"invalid config for '{self.name}': init_mu is for Gaussian policies "
                              f"({spec.env_id} has discrete actions; a soft-max policy starts at init_theta)")
         if cfg.policy == "mlp":
-            return MLPCategoricalPolicy(spec.obs_dim, spec.n_actions, cfg.hidden_sizes)
+            return MLPCategoricalPolicy(spec.obs_dim, spec.n_actions, cfg.hidden_sizes, self.input_scaling(spec))
         if cfg.features == "env" and spec.state_action_features is None:
             raise UsageError(f"{spec.env_id} offers no state-action features (features='env')")
         use_env = cfg.features in ("env", "auto") and spec.state_action_features is not None
@@ -195,10 +214,24 @@ class Algorithm:
                 return ScalarValue(cfg.init_w[0] if cfg.init_w else 0.0, dtype=dtype)
             if cfg.value == "linear":
                 own = spec.state_features if cfg.features != "obs" else None
-                return LinearValue(own if own is not None else ObsWithBias(spec.obs_dim), cfg.init_w, dtype=dtype)
+                return LinearValue(own if own is not None else ObsWithBias(spec.obs_dim, self.input_scaling(spec)),
+                                   cfg.init_w, dtype=dtype)
         except ValueError as e:
             raise UsageError(f"invalid config for '{self.name}': init_w: {e}") from None
-        return MLPValue(spec.obs_dim, cfg.hidden_sizes)
+        return MLPValue(spec.obs_dim, cfg.hidden_sizes, self.input_scaling(spec))
+
+    def input_scaling(self, spec: EnvSpec) -> BoundsScaling | None:
+        """The fixed input layer ``obs_scaling`` asks for (``None`` for ``"none"``). Raises
+        :class:`UsageError` for ``"bounds"`` on observations without a finite bound."""
+        if self.config.obs_scaling == "none":
+            return None
+        space = spec.observation_space
+        low = torch.as_tensor(getattr(space, "low", np.array([-np.inf])), dtype=torch.float64).reshape(-1)
+        high = torch.as_tensor(getattr(space, "high", np.array([np.inf])), dtype=torch.float64).reshape(-1)
+        if not isinstance(space, gym.spaces.Box) or not (torch.isfinite(low) & torch.isfinite(high)).any():
+            raise UsageError(f"invalid config for '{self.name}': obs_scaling='bounds' needs a Box observation space "
+                             f"with finite bounds; {spec.env_id} has {space}")
+        return BoundsScaling(low, high)
 
     def make_optimizer(self, agent: Agent) -> torch.optim.Optimizer:
         """Plain SGD (the book) or Adam, with α^θ for the policy and α^w for the value.
@@ -212,7 +245,7 @@ class Algorithm:
             groups.append({"params": list(agent.value.parameters()), "lr": self.config.alpha_w})
         # fused kernels: one call per step instead of one per parameter tensor (same rule)
         if self.config.optimizer == "adam":
-            return torch.optim.Adam(groups, fused=True)
+            return torch.optim.Adam(groups, fused=True, eps=self.config.adam_eps)
         return torch.optim.SGD(groups, fused=True)
 
     # --- updates ------------------------------------------------------------------------

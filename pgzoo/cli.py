@@ -312,7 +312,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         print(f"{'algorithm':<24} {'variant':<12} {'case':<16} {'max |Δ|':>10}  ok")
         for r in results:
-            print(f"{r.algorithm:<24} {r.variant:<12} {r.case:<16} {r.max_abs_diff:>10.2e}  {'yes' if r.ok else 'NO'}")
+            note = f"  ({r.note})" if r.note and not r.ok else ""
+            print(f"{r.algorithm:<24} {r.variant:<12} {r.case:<16} {r.max_abs_diff:>10.2e}  {'yes' if r.ok else 'NO'}"
+                  f"{note}")
         bad = sum(not r.ok for r in results)
         print(f"{len(results) - bad} of {len(results)} checks match the book's update (tolerance {TOLERANCE:g}).")
     return 0 if results and all(r.ok for r in results) else 1

@@ -64,8 +64,9 @@ class AlgorithmConfig(BaseModel):
 
     Step sizes are the book's α (``alpha_theta`` for the policy); with ``optimizer="sgd"`` one
     update is exactly the book's, with ``"adam"`` they are Adam's learning rates.
-    Losses sum over the steps of a batch (they do not average), so that one SGD step equals
-    the sum of the book's per-step updates.
+    The book's losses sum over the steps of a batch (they do not average), so that one SGD step
+    equals the sum of the book's per-step updates; algorithms published with minibatch means
+    (PPO) average, and say so (:attr:`pgzoo.Algorithm.reduction`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -89,8 +90,17 @@ class AlgorithmConfig(BaseModel):
     init_mu: tuple[float, ...] | None = Field(
         None, description="initial θ_μ of a Gaussian policy's linear mean, row-major [action_dim, obs_dim + 1]"
     )
-    gaussian_std: Literal["state-independent", "linear"] = Field(
-        "state-independent", description="σ of a Gaussian policy: exp(θ_σ) or exp(θ_σᵀx(s))"
+    gaussian_std: Literal["state-independent", "linear", "sde"] = Field(
+        "state-independent", description="σ of a Gaussian policy: exp(θ_σ), exp(θ_σᵀx(s)), or gSDE's "
+                                         "state-dependent exploration (pgzoo.exploration)"
+    )
+    obs_scaling: Literal["none", "bounds"] = Field(
+        "none", description="'bounds': observations mapped from the observation space's finite bounds to [-1, 1] "
+                            "by a fixed first layer of π and v̂ (MLPs, Gaussian policies, linear v̂ on [obs, 1])",
+    )
+    sde_sample_freq: int = Field(
+        -1, ge=-1, description="with gaussian_std='sde': env steps each noise matrix is held for (-1: one per "
+                               "rollout of rollout_steps steps)"
     )
     init_log_std: float = Field(0.0, ge=-10.0, le=5.0, description="initial ln σ of a Gaussian policy")
     min_std: float = Field(1e-3, gt=0.0, description="floor of σ of a Gaussian policy")
@@ -126,6 +136,8 @@ class AlgorithmConfig(BaseModel):
     max_grad_norm: float | None = Field(
         None, gt=0.0, description="clip the global gradient norm of each optimiser step to this (None: no clipping)"
     )
+    adam_eps: float = Field(1e-8, gt=0.0, le=1.0, description="ε of Adam's denominator (torch's default; SB3's "
+                                                              "actor-critic policies use 1e-5)")
     lr_schedule: Literal["constant", "linear"] = Field(
         "constant", description="step sizes constant, or decayed linearly to 0 over the budget (fraction done)"
     )
@@ -169,6 +181,8 @@ class AlgorithmConfig(BaseModel):
             raise ValueError("init_mu applies only to policy='linear' (a Gaussian policy's linear mean)")
         if self.features == "env" and self.policy != "linear":
             raise ValueError("features='env' (the environment's x(s,a)) applies only to policy='linear'")
+        if self.sde_sample_freq == 0:
+            raise ValueError("sde_sample_freq: 0 is no frequency (>= 1 steps, or -1: once per rollout)")
         marked = sorted(k for k, f in type(self).model_fields.items()
                         if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get(ANNEAL_MARK))
         for key in self.anneal:

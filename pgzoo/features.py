@@ -22,14 +22,35 @@ class StateFeatures(nn.Module):
     dim: int
 
 
-class ObsWithBias(StateFeatures):
-    """x(s) = [obs, 1]."""
+class BoundsScaling(nn.Module):
+    """Observations mapped affinely from the observation space's bounds to [−1, 1]:
+    x ↦ 2(x − low)/(high − low) − 1 in every dimension whose bounds are finite (the others pass
+    unchanged). A fixed part of π and v̂ (buffers ``offset``, ``scale``: saved with the model,
+    the same in evaluation), the stateless stand-in for a running normaliser when the space
+    is bounded (``obs_scaling="bounds"``). ``low``/``high`` are the flat bounds ``[obs_dim]``."""
 
-    def __init__(self, obs_dim: int) -> None:
+    def __init__(self, low: torch.Tensor, high: torch.Tensor) -> None:
         super().__init__()
-        self.dim = obs_dim + 1
+        finite = torch.isfinite(low) & torch.isfinite(high) & (high > low)
+        span = torch.where(finite, high - low, 2.0)
+        self.register_buffer("offset", torch.where(finite, (low + high) / 2, 0.0))
+        self.register_buffer("scale", 2.0 / span)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs - self.offset.to(obs.dtype)) * self.scale.to(obs.dtype)
+
+
+class ObsWithBias(StateFeatures):
+    """x(s) = [obs, 1] (with ``inputs``, e.g. :class:`BoundsScaling`: [inputs(obs), 1])."""
+
+    def __init__(self, obs_dim: int, inputs: nn.Module | None = None) -> None:
+        super().__init__()
+        self.dim = obs_dim + 1
+        self.inputs = inputs
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.inputs is not None:
+            obs = self.inputs(obs)
         return torch.cat([obs, torch.ones_like(obs[..., :1])], dim=-1)
 
 

@@ -123,3 +123,14 @@ def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, next_values: tor
             a = deltas[k] + carry[k] * a
             adv[k] = a
         return adv
+
+
+def gae(value: torch.nn.Module, rollout: Rollout, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE(λ) advantages Â and v̂(S,w) of a rollout at the value function's current w, both
+    ``[T, N]`` and without gradient: what A2C, PPO and VPG fix at w_old in ``prepare``
+    (:func:`gae_advantages`; the λ-return target of v̂ is Â + v̂(S,w)). Calls ``value`` on the
+    observations and on the true next observations (two forward passes)."""
+    with torch.no_grad():
+        v = value(rollout.obs)
+        v_next = value(rollout.next_obs)
+        return gae_advantages(rollout.rewards, v, v_next, rollout.terminated, rollout.truncated, gamma, lam), v

@@ -144,7 +144,11 @@ class Rollout:
 
     def transitions(self) -> Rollout:
         """The same steps as one step of T·N environments, ``[1, T·N, ...]``: for minibatches of
-        transitions once ``prepare`` has fixed everything that needs the time axis."""
+        transitions once ``prepare`` has fixed everything that needs the time axis.
+
+        Row-major over ``[T, N]``: position k·N + n holds step k of environment n (time-major:
+        the N environments' step 0, then their step 1, …), for every field and extra alike;
+        ``progress`` and ``groups`` are kept."""
         T, N = self.num_steps, self.num_envs
         return self._map(lambda v: v.reshape(1, T * N, *v.shape[2:]))
 

@@ -5,9 +5,11 @@ generator of the run's own, drawn in fixed chunks. The single-run trainer and po
 training (:mod:`pgzoo.engine.population`) use the same stream and the same transform, so one seed
 gives the same actions whether the run is trained alone or as a member of a population.
 
-Supported distributions: ``Categorical`` (inverse CDF) and ``Normal`` / ``Independent(Normal)``
-(μ + σ·Φ⁻¹(U)). Any other distribution falls back to its own ``sample()`` on torch's global
-generator (and such a policy cannot be trained as a population).
+Supported distributions: ``Categorical`` (inverse CDF), ``Normal`` / ``Independent(Normal)``
+(μ + σ·Φ⁻¹(U)) and gSDE's :class:`~pgzoo.exploration.StateDependentNoise` (μ + zᵀ(σ ⊙ Φ⁻¹(U)),
+its uniforms held for ``hold`` steps: :class:`ActionStream`). Any other distribution falls back
+to its own ``sample()`` on torch's global generator (and such a policy cannot be trained as a
+population).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import numpy as np
 import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal
 
+from pgzoo.exploration import StateDependentNoise
+
 CHUNK_STEPS = 256
 """Env steps' worth of uniforms drawn from the generator at a time (part of the stream's definition)."""
 
@@ -27,8 +31,11 @@ def action_seed(torch_seed: int) -> int:
     return int(np.random.SeedSequence([torch_seed, 0xAC7]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def draws_per_env(action_space: object) -> int:
-    """How many uniforms one action takes: 1 for a discrete action, the size of a Box action."""
+def draws_per_env(action_space: object, policy: object = None) -> int:
+    """How many uniforms one action takes: 1 for a discrete action, the size of a Box action, the
+    size of the noise matrix of a gSDE ``policy`` (its ``noise_draws``)."""
+    if getattr(policy, "noise_draws", None):
+        return int(policy.noise_draws)
     shape = getattr(action_space, "shape", ()) or ()
     return max(1, math.prod(shape)) if shape else 1
 
@@ -39,19 +46,23 @@ def new_chunk(generator: torch.Generator, num_envs: int, draws: int) -> torch.Te
 
 
 class ActionStream:
-    """One run's uniforms: ``next()`` gives ``[num_envs, draws]`` for one env step."""
+    """One run's uniforms: ``next()`` gives ``[num_envs, draws]`` for one env step.
 
-    def __init__(self, torch_seed: int, num_envs: int, draws: int = 1) -> None:
+    With ``hold`` = k > 1 (gSDE's ``sde_sample_freq``) each row of a chunk serves k consecutive
+    steps: the uniforms change at steps 0, k, 2k, … of the run (a chunk lasts CHUNK_STEPS·k steps).
+    """
+
+    def __init__(self, torch_seed: int, num_envs: int, draws: int = 1, hold: int = 1) -> None:
         self.generator = torch.Generator().manual_seed(action_seed(torch_seed))
-        self.num_envs, self.draws = num_envs, draws
+        self.num_envs, self.draws, self.hold = num_envs, draws, hold
         self.chunk = new_chunk(self.generator, num_envs, draws)
         self.pos = 0
 
     def next(self) -> torch.Tensor:
-        if self.pos == CHUNK_STEPS:
+        if self.pos == CHUNK_STEPS * self.hold:
             self.chunk, self.pos = new_chunk(self.generator, self.num_envs, self.draws), 0
         self.pos += 1
-        return self.chunk[self.pos - 1]
+        return self.chunk[(self.pos - 1) // self.hold]
 
     def state_dict(self) -> dict[str, torch.Tensor | int]:
         """The stream's position: generator state (``uint8`` tensor), current chunk, index in it."""
@@ -98,6 +109,8 @@ def sample_with(dist: Distribution, u: torch.Tensor) -> torch.Tensor:
     Categorical: the smallest a with U < F(a) (F the CDF, normalised so F(last) = 1), see
     :func:`inverse_cdf`. Normal: μ + σ Φ⁻¹(U). Works under ``torch.func.vmap``.
     """
+    if isinstance(dist, StateDependentNoise):
+        return dist.noise_action(u)
     base = dist.base_dist if isinstance(dist, Independent) else dist
     if isinstance(base, Categorical):
         return inverse_cdf(categorical_cdf(base), u[..., :1])

@@ -23,8 +23,15 @@ The checks:
   no gradient; after ``loss_value`` alone, policy parameters have none.
 - ``test_targets_carry_no_gradient``: every loss term's gradient reaches v̂(S′,w) nowhere: the
   loss is unchanged in its gradient when next observations are detached inputs.
+- ``test_reduction``: the loss reduces over a batch as the algorithm declares
+  (``Algorithm.reduction``): on the same batch with every environment taken twice, its gradient
+  is twice (``"sum"``) or equal to (``"mean"``) its gradient on the batch (settings
+  ``reduction_overrides``, e.g. without PPO's per-minibatch advantage normalisation).
 - ``test_seed_determinism``: the same seed gives bit-identical state dicts.
-- ``test_learns``: a short seeded run reaches ``learn_threshold``.
+- ``test_learns``: a short seeded run reaches ``learn_threshold``, which the untrained policy
+  (the run's own initial parameters, evaluated as the run evaluates at its end) must not reach:
+  a threshold met without learning — or a policy that never changes — fails it. Start the
+  policy badly in ``learn_overrides`` (e.g. π(right) = 0.05 on the short corridor, J ≈ −82).
 - ``test_population_matches_single_runs``: trained as one population (:mod:`pgzoo.engine.population`),
   each seed ends with the parameters it gets alone, in float64 (the population computes the same
   updates; in float32 its batched kernels round differently, so a population's bits are its own and
@@ -111,6 +118,22 @@ def small_rollout(obs_dim: int = 4, n_actions: int = 2, T: int = 5, N: int = 2, 
     )
 
 
+def one_step_by_hand(reward: float = 1.0, w: float = 0.0):
+    """The smallest problem to compute an update by hand on: a soft-max over two actions with
+    x(s,a) = e_a and θ = 0 (π = ½, ½; ∇ln π(a) = e_a − (½, ½)), v̂ = w, and one step of one
+    environment taking action 0 with reward ``reward`` into a termination (Â = δ = R − w).
+    Returns (agent, rollout), float64."""
+    from pgzoo.algorithm import Agent
+    from pgzoo.features import ActionOneHot
+    from pgzoo.policies import LinearSoftmaxPolicy
+    from pgzoo.rollout import Rollout
+    from pgzoo.values import ScalarValue
+
+    agent = Agent(LinearSoftmaxPolicy(ActionOneHot(2)), ScalarValue(w)).double()
+    obs = torch.zeros(1, dtype=torch.float64)
+    return agent, Rollout.from_transition(obs, 0, reward, True, False, obs, 0)
+
+
 def prepared(algo: Any, agent: Any, rollout: Any) -> Any:
     """``rollout`` as the loss sees it: after the algorithm's ``prepare`` at the current θ (no grad)."""
     with torch.no_grad():
@@ -126,6 +149,7 @@ class AlgorithmConformance:
     learn_threshold: ClassVar[float] = -40.0
     learn_seed: ClassVar[int] = 0
     population_overrides: ClassVar[dict[str, Any]] = {"total_episodes": 3, "eval_episodes": 1}
+    reduction_overrides: ClassVar[dict[str, Any]] = {}
     determinism_env: ClassVar[str] = "CartPole-v1"
     determinism_overrides: ClassVar[dict[str, Any]] = {"policy": "mlp", "total_steps": 400, "num_envs": 2,
                                                         "optimizer": "adam"}
@@ -196,6 +220,23 @@ class AlgorithmConformance:
             if not k.startswith("loss_"):
                 assert not v.requires_grad, f"diagnostic {k} is not detached"
 
+    def test_reduction(self) -> None:
+        from pgzoo.losses import total_loss
+
+        algo, agent = self._agent_and_loss(self.reduction_overrides)
+        rollout = small_rollout()
+        twice = torch.cat([torch.arange(rollout.num_envs)] * 2)
+        grads = []
+        for batch in (rollout, rollout.select_envs(twice)):
+            algo.loss.init_state(agent, batch.num_envs)  # (a loss with traces: fresh ones)
+            agent.zero_grad(set_to_none=True)
+            total_loss(algo.loss(agent.policy, agent.value, prepared(algo, agent, batch))).backward()
+            grads.append(torch.cat([p.grad.reshape(-1) for p in agent.parameters() if p.grad is not None]))
+        factor = 2.0 if self._cls().reduction == "sum" else 1.0
+        assert grads[0].abs().max() > 0, "the loss has no gradient on the test batch"
+        torch.testing.assert_close(grads[1], factor * grads[0], rtol=1e-9, atol=1e-12,
+                                   msg=lambda m: f"reduction {self._cls().reduction!r} declared: {m}")
+
     def test_seed_determinism(self) -> None:
         from pgzoo.engine.trainer import train
 
@@ -217,8 +258,35 @@ class AlgorithmConformance:
         if blocker:
             pytest.skip(blocker)
 
+    def untrained_return(self) -> float:
+        """The evaluation return of the learning run's initial policy: its seed, its agent before any
+        update, the episodes (or continuing steps) its final evaluation uses."""
+        from pgzoo.engine.envs import make_env
+        from pgzoo.engine.evaluation import evaluate, summarize
+        from pgzoo.seeding import derive_seeds, seed_everything
+        from pgzoo.spaces import EnvSpec
+
+        cls = self._cls()
+        algo = cls(cls.make_config(self.learn_env, self.learn_overrides))
+        cfg = algo.config
+        seeds = derive_seeds(self.learn_seed, cfg.num_envs, cfg.eval_episodes)
+        seed_everything(seeds.torch)  # as the trainer seeds before building the agent
+        env = make_env(self.learn_env, cfg.max_episode_steps)
+        try:
+            spec = EnvSpec.from_env(env, self.learn_env)
+        finally:
+            env.close()
+        agent = algo.build_agent(spec)
+        scores = evaluate(agent.policy, self.learn_env, seeds.eval_envs, False, cfg.max_episode_steps,
+                          cfg.eval_steps if spec.continuing else None, cfg.eval_max_steps, cfg.scale_images)
+        return summarize(scores)[0]
+
     def test_learns(self) -> None:
         from pgzoo.engine.trainer import train
 
+        before = self.untrained_return()
+        assert before < self.learn_threshold, (
+            f"learn_threshold {self.learn_threshold} is reached without learning: the untrained policy scores "
+            f"{before:.2f} on {self.learn_env}; start it worse in learn_overrides or raise the threshold")
         result = train(self.algorithm, self.learn_env, seed=self.learn_seed, overrides=self.learn_overrides)
-        assert result.summary["eval_return_mean"] >= self.learn_threshold, result.summary
+        assert result.summary["eval_return_mean"] >= self.learn_threshold, {"untrained": before, **result.summary}

@@ -49,9 +49,12 @@ class LinearValue(ValueFunction):
 class MLPValue(ValueFunction):
     """v̂(s,w) from a multi-layer perceptron."""
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64)) -> None:
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), inputs: nn.Module | None = None) -> None:
         super().__init__()
+        self.inputs = inputs  # e.g. pgzoo.features.BoundsScaling, before the first layer
         self.net = mlp([obs_dim, *hidden, 1])
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if self.inputs is not None:
+            obs = self.inputs(obs)
         return self.net(obs).squeeze(-1)

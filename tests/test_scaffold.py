@@ -34,6 +34,15 @@ def test_new_plugin_installs_lists_verifies_trains_and_passes_its_tests(tmp_path
                            capture_output=True, text=True, timeout=600, env={**__import__("os").environ, **env},
                            cwd=root)
     assert tests.returncode == 0, tests.stdout[-2000:]
+    # the generated learning test has teeth: a policy that (practically) never changes fails it
+    (root / "tests" / "test_frozen.py").write_text(
+        "from test_pgzoo_my_pg import TestMyPg\n\n\nclass TestFrozen(TestMyPg):\n"
+        "    learn_overrides = {**TestMyPg.learn_overrides, 'alpha_theta': 1e-12}\n")
+    frozen = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+                             "TestFrozen and test_learns", str(root / "tests" / "test_frozen.py")],
+                            capture_output=True, text=True, timeout=600, env={**__import__("os").environ, **env},
+                            cwd=root / "tests")
+    assert frozen.returncode == 1 and "1 failed" in frozen.stdout, frozen.stdout[-2000:]
     assert run_cli("new-plugin", "my-pg", "--dir", str(tmp_path)).returncode == 2  # never overwrites
 
 

@@ -25,9 +25,23 @@ class BookCase:
 
     The experience is a connected stream: row k+1 of environment n follows row k (S_{t+1} is
     the next row's state unless the episode ended there, by termination or truncation, and a
-    new one starts with t = 0). :meth:`rollouts` cuts it as the engine does for ``schedule``;
-    ``update_seed`` seeds the generator the engine passes to ``update_batches``, so a
-    ``book_update`` can replay minibatch shuffles with ``torch.Generator().manual_seed(...)``.
+    new one starts with t = 0). :meth:`rollouts` cuts it as the engine does for ``schedule``
+    into pieces, each a ``BookCase`` of the same parameters and features (θ and w are the
+    case's initial ones in every piece: ``book_update`` carries its own θ, w from piece to
+    piece). ``update_seed`` seeds **one** generator that ``pgzoo verify`` passes to
+    ``update_batches`` for all of the case's pieces in order, so a ``book_update`` replays the
+    minibatch shuffles with one ``torch.Generator().manual_seed(case.update_seed)`` created before
+    its loop over :meth:`rollouts` (not one per piece).
+
+    Fields: ``theta`` θ ``[d]`` and ``w`` ``[k]`` (``None`` for an algorithm without v̂), the
+    initial parameters; ``x_sa`` x(s,a) ``[S, A, d]`` and ``x_s`` x(s) ``[S, k]``, the feature
+    tables (a one-column table of ones is the scalar baseline); ``states``, ``actions``
+    ``[L, N]`` indices, ``rewards`` R_{t+1} ``[L, N]``, ``terminated`` / ``truncated`` ``[L, N]``
+    bool (an episode ends at most one way), ``next_states`` S_{t+1} ``[L, N]`` (the true next state
+    also at a truncation; at a termination some state a book_update must not read: v̂(terminal)
+    = 0), ``t`` ``[L, N]`` the time index within the episode; ``schedule`` the algorithm's update
+    schedule, ``update_seed`` as above,
+    ``progress`` the run's progress p when a piece is complete (below).
     """
 
     theta: np.ndarray  # [d]
@@ -82,6 +96,26 @@ class BookCase:
     def grad_v(self, w: np.ndarray, s: int) -> np.ndarray:
         """∇v̂(s,w) = x(s)."""
         return self.x_s[s]
+
+    def gae(self, w: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+        """GAE(λ) advantages ``[T, N]`` of this piece at w: δ_k = R + γ v̂(S′,w) − v̂(S,w) (v̂(S′) = 0 at a
+        termination; a truncation bootstraps), Â_k = δ_k + γλ Â_{k+1}, cut at every episode end and
+        at the piece's last row (Schulman et al. 2016, eq. 16)."""
+        T, N = self.rewards.shape
+        adv = np.zeros((T, N))
+        for n in range(N):
+            a = 0.0
+            for k in reversed(range(T)):
+                v_next = 0.0 if self.terminated[k, n] else self.v(w, self.next_states[k, n])
+                delta = self.rewards[k, n] + gamma * v_next - self.v(w, self.states[k, n])
+                ends = self.terminated[k, n] or self.truncated[k, n]
+                a = adv[k, n] = delta + (0.0 if ends else gamma * lam * a)
+        return adv
+
+    def grad_entropy(self, theta: np.ndarray, s: int) -> np.ndarray:
+        """∇H(π(·|s,θ)) = −Σ_b π(b|s,θ) ln π(b|s,θ) ∇ln π(b|s,θ) for the soft-max (13.9; Σ_b π ∇ln π = 0)."""
+        pi = self.pi(theta, s)
+        return -sum(pi[b] * np.log(pi[b]) * self.grad_ln_pi(theta, s, b) for b in range(len(pi)))
 
     def returns(self, gamma: float, n: int = 0) -> np.ndarray:
         """G_t = Σ_{k=t+1..T} γ^(k-t-1) R_k in column ``n``, each episode's sum ending where it ends."""

@@ -10,7 +10,7 @@ with its closed-form :meth:`~pgzoo.Algorithm.book_update`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -41,10 +41,13 @@ class VerifyResult:
     ok: bool
     note: str = ""
     """Why a check failed other than by a difference (e.g. the parameters did not change)."""
+    branches: dict[str, float] = field(default_factory=dict)
+    """The largest |value| each of the algorithm's :attr:`~pgzoo.Algorithm.verify_branches`
+    diagnostics took over the case's optimiser steps."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"algorithm": self.algorithm, "variant": self.variant, "case": self.case,
-                "max_abs_diff": self.max_abs_diff, "ok": self.ok, "note": self.note}
+                "max_abs_diff": self.max_abs_diff, "ok": self.ok, "note": self.note, "branches": self.branches}
 
 
 def _stream_rows(schedule: Schedule, rng: np.random.Generator) -> int:
@@ -157,9 +160,20 @@ def check(algo_cls: type[Algorithm], variant: str, overrides: dict[str, Any], ca
     before = {k: v.clone() for k, v in agent.state_dict().items()}
     optimizer = algo.make_optimizer(agent)
     algo.loss.init_state(agent, num_envs)
-    generator = torch.Generator().manual_seed(case.update_seed)
-    for rollout in rollouts_for(case):
-        algo.update(agent, optimizer, rollout, generator)
+    generator = torch.Generator().manual_seed(case.update_seed)  # one generator for all the case's pieces
+    branches = dict.fromkeys(algo_cls.verify_branches, 0.0)
+
+    def seen(_module: Any, _args: Any, terms: dict[str, torch.Tensor]) -> None:
+        for name in branches:
+            if name in terms:
+                branches[name] = max(branches[name], float(terms[name].detach().abs().max()))
+
+    hook = algo.loss.register_forward_hook(seen)
+    try:
+        for rollout in rollouts_for(case):
+            algo.update(agent, optimizer, rollout, generator)
+    finally:
+        hook.remove()
     theta_book, w_book, *extras = algo.book_update(case)
     state = agent.state_dict()
     diffs = [np.abs(agent.policy.theta.detach().numpy() - theta_book).max()]
@@ -171,18 +185,30 @@ def check(algo_cls: type[Algorithm], variant: str, overrides: dict[str, Any], ca
     diff = float(max(diffs))
     changed = any(not torch.equal(before[k], state[k]) for k in before)
     note = "" if changed else "the updates left every parameter unchanged"
-    return VerifyResult(algo_cls.name, variant, case_name, diff, diff <= TOLERANCE and changed, note)
+    return VerifyResult(algo_cls.name, variant, case_name, diff, diff <= TOLERANCE and changed, note, branches)
 
 
 def verify(algorithms: dict[str, type[Algorithm]], n_random: int = 3) -> list[VerifyResult]:
-    """All checks of the given algorithms: random cases and the short corridor, every variant."""
+    """All checks of the given algorithms: random cases and the short corridor, every variant.
+
+    For an algorithm that names :attr:`~pgzoo.Algorithm.verify_branches`, one more result per
+    name fails unless that diagnostic was non-zero in at least one case (a nonlinear branch
+    that never fired was never compared with the book)."""
     results = []
     for _name, cls in sorted(algorithms.items()):
+        mine = []
         for variant, overrides in cls.verify_variants.items():
             cases = [(f"random-{i}", random_case, 1000 + i) for i in range(n_random)]
             cases.append(("short-corridor", short_corridor_case, 7))
             for case_name, make_case, seed in cases:
                 res = check(cls, variant, overrides, case_name, make_case, seed)
                 if res is not None:
-                    results.append(res)
+                    mine.append(res)
+        for name in cls.verify_branches:
+            fired = [r for r in mine if r.branches.get(name, 0.0) > 0.0]
+            note = "" if fired else (f"'{name}' was 0 in every case: the branch it measures was never compared "
+                                     f"with book_update (add a verify variant that makes it fire)")
+            mine.append(VerifyResult(cls.name, "(all)", f"branch {name}", 0.0, bool(fired), note,
+                                     {name: max((r.branches.get(name, 0.0) for r in mine), default=0.0)}))
+        results.extend(mine)
     return results

@@ -85,10 +85,11 @@ from pgzoo.engine.trainer import TrainingError
 from pgzoo.engine.update import lr_factor
 from pgzoo.engine.update_queue import Fields, UpdateQueue, from_fields, groups_of, stacked_batches
 from pgzoo.errors import UsageError
+from pgzoo.exploration import exploration_hold
 from pgzoo.losses import total_loss
 from pgzoo.progress import progress_bar
 from pgzoo.returns import discounted_returns
-from pgzoo.rollout import Rollout
+from pgzoo.rollout import GROUPS, Rollout
 from pgzoo.sampling import CHUNK_STEPS, action_seed, categorical_cdf, draws_per_env, new_chunk, sample_with
 from pgzoo.seeding import derive_seeds, seed_everything, update_seed
 from pgzoo.spaces import EnvSpec, encode_obs, to_env_actions
@@ -414,7 +415,7 @@ class Population:
         envs = make_batched_env(self.env_id, R * N, cfg.max_episode_steps)
         raw = envs.reset([s for rs in self.run_seeds for s in rs.train_envs])
         obs = encode_obs(obs_space, raw, dtype, scale).reshape(R, N, -1)
-        draws = draws_per_env(spec.action_space)
+        draws, hold = draws_per_env(spec.action_space, template.policy), exploration_hold(cfg, algo.schedule)
         gens = [torch.Generator().manual_seed(action_seed(rs.torch)) for rs in self.run_seeds]
         chunks = torch.stack([new_chunk(g, N, draws) for g in gens])
         chunk_pos = np.zeros(R, dtype=np.int64)
@@ -449,7 +450,7 @@ class Population:
 
         def refill(collecting: np.ndarray) -> None:
             """A new chunk of uniforms for the ``collecting`` runs that used theirs up."""
-            for r in collecting[chunk_pos[collecting] == CHUNK_STEPS]:
+            for r in collecting[chunk_pos[collecting] == CHUNK_STEPS * hold]:
                 chunks[r], chunk_pos[r] = new_chunk(gens[r], N, draws), 0
 
         def draw_actions(collecting: np.ndarray) -> torch.Tensor:
@@ -457,12 +458,12 @@ class Population:
             refill(collecting)
             rt = torch.from_numpy(collecting)
             if compiled_act is None:
-                u = chunks[rt, torch.from_numpy(chunk_pos[collecting])]
+                u = chunks[rt, torch.from_numpy(chunk_pos[collecting] // hold)]
                 pol = {policy_names[n]: params[n][rt] for n in policy_names}
                 with torch.no_grad():
                     actions = batched_act(pol, obs[rt], u)
             else:  # every run's action (one static shape), the collecting runs' taken
-                u = chunks[all_runs, torch.from_numpy(np.minimum(chunk_pos, CHUNK_STEPS - 1))]
+                u = chunks[all_runs, torch.from_numpy(np.minimum(chunk_pos // hold, CHUNK_STEPS - 1))]
                 actions = compiled_act({policy_names[n]: params[n] for n in policy_names}, obs, u)[rt]
             chunk_pos[collecting] += 1
             return actions
@@ -499,9 +500,10 @@ class Population:
                                  f"{sorted(new_state.keys() - state.keys())} outside init_state")
             grads = torch.autograd.grad(totals.sum(), list(sub.values()), allow_unused=True)
             bad = ~torch.isfinite(totals)
-            for g in grads:
-                if g is not None:
-                    bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1))
+            for n, g in zip(sub, grads, strict=True):
+                if g is not None:  # (a group the run's batch does not step: its gradient is dropped unread)
+                    stepped = True if groups is None else groups[:, GROUPS.index(n.split(".", 1)[0])]
+                    bad |= ~torch.isfinite(g.reshape(len(runs), -1).sum(1)) & stepped
             if bad.any():  # those runs stop with their last good parameters; the others go on
                 for j in np.flatnonzero(bad.numpy()):
                     fail(int(runs[j]), {k: v[j] for k, v in terms.items()})

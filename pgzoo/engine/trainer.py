@@ -27,6 +27,7 @@ from pgzoo.engine.evaluation import Scores, evaluate, summarize
 from pgzoo.engine.normalization import to_tensors, training_statistics
 from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.errors import EnvError, NonFiniteLossError, PgzooError, UsageError
+from pgzoo.exploration import exploration_hold
 from pgzoo.progress import progress_bar
 from pgzoo.rundir import save_model, write_json
 from pgzoo.sampling import ActionStream, draws_per_env
@@ -154,7 +155,8 @@ class Trainer:
         obs_space = spec.observation_space
         scale = cfg.scale_images
         obs = encode_obs(obs_space, envs.reset(seeds.train_envs), self.dtype, scale)
-        stream = ActionStream(seeds.torch, n, draws_per_env(spec.action_space))
+        stream = ActionStream(seeds.torch, n, draws_per_env(spec.action_space, agent.policy),
+                              exploration_hold(cfg, algo.schedule))
         collector = Collector(algo.schedule, 1, n)
         generator = torch.Generator().manual_seed(update_seed(seeds.torch))
         run = np.zeros(1, dtype=np.int64)

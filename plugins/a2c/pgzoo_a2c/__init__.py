@@ -26,7 +26,7 @@ from pgzoo import Agent, Algorithm, CriticConfig, LossTerms, Rollout, SurrogateL
 from pgzoo.book import BookCase
 from pgzoo.losses import policy_loss_terms, surrogate
 from pgzoo.policies import Policy
-from pgzoo.returns import discount_weights, gae_advantages
+from pgzoo.returns import discount_weights, gae
 from pgzoo.values import ValueFunction
 
 
@@ -69,29 +69,20 @@ class A2C(Algorithm):
     }
 
     def prepare(self, agent: Agent, rollout: Rollout) -> Rollout:
-        v = agent.value(rollout.obs)
-        v_next = agent.value(rollout.next_obs)
-        adv = gae_advantages(rollout.rewards, v, v_next, rollout.terminated, rollout.truncated,
-                             self.config.gamma, self.config.gae_lambda)
+        adv, _ = gae(agent.value, rollout, self.config.gamma, self.config.gae_lambda)
         return rollout.replace(extras={**rollout.extras, "advantages": adv})
 
     def book_update(self, case: BookCase) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
         theta, w = case.theta.copy(), case.w.copy()
         for seg in case.rollouts():  # what the engine hands to update, in order
-            T, N = seg.rewards.shape
+            adv = seg.gae(w, cfg.gamma, cfg.gae_lambda)
             d_theta, d_w = np.zeros_like(theta), np.zeros_like(w)
-            for n in range(N):
-                adv = 0.0
-                for k in reversed(range(T)):
-                    s, a, s2 = seg.states[k, n], seg.actions[k, n], seg.next_states[k, n]
-                    v_next = 0.0 if seg.terminated[k, n] else seg.v(w, s2)
-                    delta = seg.rewards[k, n] + cfg.gamma * v_next - seg.v(w, s)
-                    ends = seg.terminated[k, n] or seg.truncated[k, n]
-                    adv = delta + (0.0 if ends else cfg.gamma * cfg.gae_lambda * adv)
-                    i_factor = cfg.gamma ** seg.t[k, n] if cfg.discount_actor else 1.0
-                    d_w += cfg.alpha_w * adv * seg.grad_v(w, s)
-                    d_theta += cfg.alpha_theta * i_factor * adv * seg.grad_ln_pi(theta, s, a)
+            for k, n in np.ndindex(*adv.shape):
+                s, a = seg.states[k, n], seg.actions[k, n]
+                i_factor = cfg.gamma ** seg.t[k, n] if cfg.discount_actor else 1.0
+                d_w += cfg.alpha_w * adv[k, n] * seg.grad_v(w, s)
+                d_theta += cfg.alpha_theta * i_factor * adv[k, n] * seg.grad_ln_pi(theta, s, a)
             theta, w = theta + d_theta, w + d_w
         return theta, w
 
