@@ -67,7 +67,8 @@ class Staleness:
     def as_json(self) -> dict[str, Any]:
         return {"lines": self.total, "same_code": self.fresh,
                 "fingerprints": dict(self.fingerprints),
-                "sources": [{"distribution": d, "fingerprint": h, "lines": n} for (d, h), n in sorted(self.sources.items())],
+                "sources": [{"distribution": d, "fingerprint": h, "lines": n}
+                            for (d, h), n in sorted(self.sources.items())],
                 "stale": [{"algorithm": a, "env": e, "seeds": s, "why": why} for (a, e, why), s in
                           sorted(self.stale.items())],
                 "unknown": [{"algorithm": a, "env": e, "seeds": s} for (a, e), s in sorted(self.unknown.items())]}
