@@ -103,7 +103,14 @@ def test_every_line_records_its_provenance(benched: Path) -> None:
             assert r["provenance"]["path"] == {"trained": "none: uniform random actions"}
     md = (benched / "leaderboard.md").read_text()
     assert "All 2 lines come from the installed code" in md
-    assert json.loads((benched / "leaderboard.json").read_text())["provenance"]["same_code"] == 2
+    board_json = json.loads((benched / "leaderboard.json").read_text())["provenance"]
+    assert board_json["same_code"] == 2
+    run = next(r for r in _lines(benched) if r.get("algorithm") == "actor-critic")
+    parts = run["provenance"]["code_parts"]  # the board names each part's fingerprint
+    for dist, part in parts.items():
+        assert f"{dist} `{part['hash']}` (2 lines)" in md
+    assert {(s["distribution"], s["fingerprint"], s["lines"]) for s in board_json["sources"]} == \
+        {(d, p["hash"], 2) for d, p in parts.items()}
 
 
 def test_reproduce_matches_bit_for_bit_and_names_what_differs(suite: Path, capsys: pytest.CaptureFixture) -> None:
@@ -164,7 +171,9 @@ def test_stale_lines_are_reported_and_retrained_on_request(suite: Path, capsys: 
     err = capsys.readouterr().err
     assert "1 of 2 lines were made by other code than the installed one" in err
     assert f"actor-critic on {ENV} seed 0 (other code: pgzoo-actor-critic)" in err
-    assert "--retrain-stale" in (suite / "leaderboard.md").read_text()
+    md = (suite / "leaderboard.md").read_text()
+    assert "--retrain-stale" in md
+    assert f"pgzoo-actor-critic `{'0' * 16}` (1 line)" in md  # the stale line's own fingerprint, named
     before = len(_lines(suite))
     report = run_bench(suite, workers=1, progress=False)  # keeps them
     assert report.finished == 0 and len(_lines(suite)) == before

@@ -194,9 +194,15 @@ def test_bad_storage_is_one_line_exit_2(tmp_path, capsys) -> None:
     assert len(err) == 1 and err[0].startswith("pgzoo tune: error: --storage nosuchdb://x/y: cannot open the study")
 
 
+BEAT_S = 3
+"""The tune processes' heartbeat in seconds: short, so that a killed trial is retried soon, but not
+so short that a live trial's heartbeat counts as stale on a loaded machine (at 1 s, with a load
+average of ~9 on 2 cores, a live trial was failed by the other process now and then)."""
+
+
 def _spawn(tmp_path: Path, *args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "pgzoo.cli", "tune", *args], cwd=tmp_path,
-                            env={**os.environ, HEARTBEAT_ENV: "1"}, stdout=subprocess.DEVNULL,
+                            env={**os.environ, HEARTBEAT_ENV: str(BEAT_S)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
 
 
@@ -218,7 +224,7 @@ def test_a_killed_tune_resumes_and_two_processes_share_a_study(tmp_path) -> None
     before = _trials(storage, "k")
     assert before[-1].state == optuna.trial.TrialState.RUNNING  # left behind by the kill
     target = len(_finished(before)) + 3
-    time.sleep(2.5)  # past the killed trial's grace period (2 heartbeats of 1 s)
+    time.sleep(2 * BEAT_S + 0.5)  # past the killed trial's grace period (2 heartbeats)
     # two processes resume the study together
     procs = [_spawn(tmp_path, *QUICK, *slow, "--trials", str(target), "--storage", storage, "--study", "k")
              for _ in range(2)]

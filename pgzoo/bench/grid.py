@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,9 @@ def _resolve(
     if kind == "baseline":
         baseline = registry.baselines[plugin]
         try:
-            baseline(hp).check(env_id)
+            with warnings.catch_warnings():  # the check builds the model on one env copy: SB3's advice
+                warnings.simplefilter("ignore")  # about batch sizes for that copy is not the run's
+                baseline(hp).check(env_id)
         except UsageError as e:
             raise suite.error(key, str(e)) from None
         config = {**baseline.env_defaults.get(env_id, {}), **hp}

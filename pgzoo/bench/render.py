@@ -149,6 +149,11 @@ def provenance_section(board: Board) -> list[str]:
                "pgzoo's version, the git commit, the fingerprint of the sources that can change its numbers, the "
                "path it was trained on, the library versions, the machine type); `pgzoo reproduce <suite folder> "
                "ALGO ENV SEED` retrains one line from that recipe and compares it bit for bit.\n")
+    if st.sources:
+        fps = "; ".join(f"{dist} `{h}` ({n} line{'' if n == 1 else 's'})"
+                        for (dist, h), n in sorted(st.sources.items()))
+        out.append("Source fingerprints of these lines (what `pgzoo bench` compares with the installed code): "
+                   f"{fps}.\n")
     notes = [line for line in st.lines() if not line.startswith("the lines were made by")]
     if not notes:
         out.append(f"All {st.total} lines come from the installed code (the same fingerprint, libraries and machine "

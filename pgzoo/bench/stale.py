@@ -26,6 +26,9 @@ class Staleness:
     """(algorithm, environment) → seeds whose line records no provenance."""
     fingerprints: Counter = field(default_factory=Counter)
     """The version of the code that made a line (:func:`line_label`) → how many lines it made."""
+    sources: Counter = field(default_factory=Counter)
+    """(distribution, fingerprint of its sources) of every code part the lines record (pgzoo's and each
+    plugin's, :func:`pgzoo.provenance.describe`) → how many lines it made."""
 
     @property
     def n_stale(self) -> int:
@@ -64,6 +67,8 @@ class Staleness:
     def as_json(self) -> dict[str, Any]:
         return {"lines": self.total, "same_code": self.fresh,
                 "fingerprints": dict(self.fingerprints),
+                "sources": [{"distribution": d, "fingerprint": h, "lines": n}
+                            for (d, h), n in sorted(self.sources.items())],
                 "stale": [{"algorithm": a, "env": e, "seeds": s, "why": why} for (a, e, why), s in
                           sorted(self.stale.items())],
                 "unknown": [{"algorithm": a, "env": e, "seeds": s} for (a, e), s in sorted(self.unknown.items())]}
@@ -109,6 +114,11 @@ def check_runs(runs: list[dict[str, Any]], installed: Installed | None = None) -
         c = check_line(r, now)
         key = (str(r.get("algorithm")), str(r.get("env")))
         out.fingerprints[line_label(r)] += 1
+        prov = r.get("provenance") if isinstance(r.get("provenance"), dict) else {}
+        parts = prov.get("code_parts") if isinstance(prov.get("code_parts"), dict) else {}
+        for dist, part in parts.items():
+            if isinstance(part, dict) and part.get("hash"):
+                out.sources[(str(dist), str(part["hash"]))] += 1
         if c.unknown:
             out.unknown.setdefault(key, []).append(int(r.get("seed", -1)))
         elif not c.same:
