@@ -60,8 +60,26 @@ def _outcomes(item: list[RunSpec], records: list[dict[str, Any]]) -> Iterator[Ou
             yield Outcome(spec, record=r)
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Within the block, SIGINT waits (blocked) in the calling thread, and processes started
+    from it are born with it blocked (the mask survives fork and exec): a Ctrl-C while a worker
+    is still starting (importing pgzoo, unpickling its first run, before any handler of its own)
+    then cannot print a worker's traceback. The bench gets its Ctrl-C when the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def _init_local_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench process stops the workers itself
+    if hasattr(signal, "pthread_sigmask"):  # born blocked (_sigint_blocked): a Ctrl-C pending since is dropped
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     # tqdm's default lock is a multiprocessing semaphore, registered with the bench's resource
     # tracker: a worker terminated on Ctrl-C would leave it to a "leaked semaphore" warning.
     # Workers show no progress bar: a thread lock does.
@@ -88,9 +106,10 @@ class LocalExecutor:
         while pending:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                              initializer=_init_local_worker, initargs=(os.getpid(),))
-            futures: dict[Future, int] = {self._pool.submit(run_item, [asdict(s) for s in specs[i]], "local",
-                                                              self.compile_): i
-                                          for i in pending}
+            with _sigint_blocked():  # submit starts the workers (spawn: from this thread)
+                futures: dict[Future, int] = {self._pool.submit(run_item, [asdict(s) for s in specs[i]], "local",
+                                                                  self.compile_): i
+                                              for i in pending}
             pending = []
             not_done: set[Future] = set(futures)
             finished = False
