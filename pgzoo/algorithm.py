@@ -221,9 +221,10 @@ class Algorithm:
         return MLPValue(spec.obs_dim, cfg.hidden_sizes, self.input_scaling(spec))
 
     def input_scaling(self, spec: EnvSpec) -> BoundsScaling | None:
-        """The fixed input layer ``obs_scaling`` asks for (``None`` for ``"none"``). Raises
+        """The fixed input layer ``obs_scaling`` asks for (``None`` for ``"none"``, and for
+        ``"running"``, which the environments do: :mod:`pgzoo.engine.normalization`). Raises
         :class:`UsageError` for ``"bounds"`` on observations without a finite bound."""
-        if self.config.obs_scaling == "none":
+        if self.config.obs_scaling != "bounds":
             return None
         space = spec.observation_space
         low = torch.as_tensor(getattr(space, "low", np.array([-np.inf])), dtype=torch.float64).reshape(-1)

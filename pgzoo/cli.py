@@ -200,7 +200,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from pgzoo.engine.envs import make_env
     from pgzoo.engine.evaluation import evaluate, summarize
-    from pgzoo.engine.normalization import from_tensors
+    from pgzoo.engine.normalization import Normalization, from_tensors
     from pgzoo.rundir import load_agent_state, load_run
     from pgzoo.seeding import derive_seeds
     from pgzoo.spaces import EnvSpec
@@ -215,7 +215,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cls = _registry().algorithm(meta["algorithm"])
     algo = cls(cls.make_config(overrides=meta["config"]))
     cfg = algo.config
-    env = make_env(meta["env_id"], cfg.max_episode_steps)
+    normalization = Normalization.of(cfg)  # the environments as the run made them
+    env = make_env(meta["env_id"], cfg.max_episode_steps, normalization)
     spec = EnvSpec.from_env(env, meta["env_id"])
     env.close()
     agent = algo.build_agent(spec)
@@ -230,14 +231,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     statistics = from_tensors(state.get("obs_norm"), str(Path(args.run_dir) / "model.pt"))  # frozen, as trained
     returns = evaluate(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
                        cfg.eval_steps if spec.continuing else None, cfg.eval_max_steps, cfg.scale_images,
-                       statistics=statistics)
+                       statistics=statistics, normalization=normalization)
     if args.video:  # the same episodes again (same seeds, same random stream), rendered
         from pgzoo.video import record_video
 
         torch.manual_seed(args.seed)
         _, frames = record_video(agent.policy, meta["env_id"], seeds, args.deterministic, cfg.max_episode_steps,
                                  args.video, continuing_steps=cfg.eval_steps if spec.continuing else None,
-                                 step_cap=cfg.eval_max_steps, scale_images=cfg.scale_images, statistics=statistics)
+                                 step_cap=cfg.eval_max_steps, scale_images=cfg.scale_images, statistics=statistics,
+                                 normalization=normalization)
         print(f"pgzoo eval: wrote {len(seeds)} episodes ({frames} frames) to {args.video}", file=sys.stderr)
     mean, std = summarize(returns)
     mode = "greedy" if args.deterministic else f"stochastic (--seed {args.seed})"

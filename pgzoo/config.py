@@ -94,9 +94,15 @@ class AlgorithmConfig(BaseModel):
         "state-independent", description="σ of a Gaussian policy: exp(θ_σ), exp(θ_σᵀx(s)), or gSDE's "
                                          "state-dependent exploration (pgzoo.exploration)"
     )
-    obs_scaling: Literal["none", "bounds"] = Field(
+    obs_scaling: Literal["none", "bounds", "running"] = Field(
         "none", description="'bounds': observations mapped from the observation space's finite bounds to [-1, 1] "
-                            "by a fixed first layer of π and v̂ (MLPs, Gaussian policies, linear v̂ on [obs, 1])",
+                            "by a fixed first layer of π and v̂ (MLPs, Gaussian policies, linear v̂ on [obs, 1]); "
+                            "'running': normalised by the running mean and std of the training observations, "
+                            "clipped to ±10, and evaluated with those statistics frozen (SB3's VecNormalize)",
+    )
+    normalize_reward: bool = Field(
+        False, description="divide rewards by the running std of the discounted return (γ), clipped to ±10, "
+                           "before learning (SB3's VecNormalize; reported returns stay raw)",
     )
     sde_sample_freq: int = Field(
         -1, ge=-1, description="with gaussian_std='sde': env steps each noise matrix is held for (-1: one per "

@@ -31,6 +31,7 @@ import numpy as np
 from pgzoo import atomic
 from pgzoo.engine.envs import make_env
 from pgzoo.engine.evaluation import evaluate
+from pgzoo.engine.normalization import Normalization
 from pgzoo.errors import EnvError, PgzooError, UsageError
 from pgzoo.policies import Policy
 
@@ -156,7 +157,7 @@ def check_output(out: str | Path) -> Path:
     return out
 
 
-def _renderable_env(env_id: str, max_episode_steps: int | None) -> gym.Env:
+def _renderable_env(env_id: str, max_episode_steps: int | None, normalization: Normalization | None = None) -> gym.Env:
     # headless: pygame (classic control's renderer) then needs no display or sound device
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -166,7 +167,7 @@ def _renderable_env(env_id: str, max_episode_steps: int | None) -> gym.Env:
     if "rgb_array" not in modes:
         raise UsageError(f"{env_id} cannot render images (its render modes: {', '.join(modes) or 'none'}): no video")
     try:
-        return make_env(env_id, max_episode_steps, render_mode="rgb_array")
+        return make_env(env_id, max_episode_steps, normalization, render_mode="rgb_array")
     except EnvError as e:
         if "render_mode" in e.problem:
             raise EnvError(env_id, "its constructor", "takes no render_mode argument, though its metadata declares "
@@ -200,11 +201,13 @@ def record_video(
     deterministic: bool,
     max_episode_steps: int | None,
     out: str | Path,
+    normalization: Normalization | None = None,
     **evaluate_kwargs: Any,
 ) -> tuple[list[float], int]:
     """Run one evaluation episode per seed (as :func:`pgzoo.engine.evaluation.evaluate` does,
     with the same returns; ``evaluate_kwargs`` go to it: ``step_cap``, ``continuing_steps``,
-    ``scale_images``, ``env_wrapper``) and write them, one after another, to the MP4 or GIF file
+    ``scale_images``, ``statistics``; ``normalization`` as the run's environments) and write
+    them, one after another, to the MP4 or GIF file
     ``out`` (replaced atomically, and only once whole); return the returns and the number of frames.
 
     Raises :class:`UsageError` for an output pgzoo cannot write or an environment that cannot
@@ -216,7 +219,7 @@ def record_video(
     recorders: list[FrameRecorder] = []
 
     def recording() -> FrameRecorder:
-        recorders.append(FrameRecorder(_renderable_env(env_id, max_episode_steps), env_id, tmp, fps))
+        recorders.append(FrameRecorder(_renderable_env(env_id, max_episode_steps, normalization), env_id, tmp, fps))
         return recorders[-1]
 
     with atomic.replacing(out, suffix=out.suffix) as tmp:

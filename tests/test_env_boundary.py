@@ -554,7 +554,11 @@ def test_a_normalised_env_without_saved_statistics_is_one_line(tmp_path, capsys)
         "again)")
 
 
-def test_a_resumed_normalised_run_is_the_uninterrupted_run(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("env, settings", [
+    (f"{M}:CartPoleNormalised-v0", {}),  # the env's own wrappers
+    ("CartPole-v1", {"obs_scaling": "running", "normalize_reward": True}),  # those the settings ask for
+])
+def test_a_resumed_normalised_run_is_the_uninterrupted_run(tmp_path, capsys, env, settings) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("checkpoint_helpers", Path(__file__).with_name("test_checkpoint.py"))
@@ -564,7 +568,7 @@ def test_a_resumed_normalised_run_is_the_uninterrupted_run(tmp_path, capsys) -> 
         helpers.same_parameters
     without_wall, train_to = helpers.without_wall, helpers.train
 
-    env, cfg = f"{M}:CartPoleNormalised-v0", {"total_steps": 1000, "eval_episodes": 1}
+    cfg = {"total_steps": 1000, "eval_episodes": 1, **settings}
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     train_to(whole, "reinforce", env, cfg)
     train_to(cut, "reinforce", env, cfg, stop_at=12)

@@ -9,6 +9,7 @@ from typing import Any
 from pgzoo.algorithm import Algorithm
 from pgzoo.bench.suite import RunSpec, Suite
 from pgzoo.engine.envs import make_env
+from pgzoo.engine.normalization import Normalization
 from pgzoo.errors import UsageError
 from pgzoo.registry import Registry
 from pgzoo.resources import check_loss_state_memory
@@ -68,7 +69,7 @@ def _resolve(
 def check_buildable(algo: Algorithm, env_id: str) -> None:
     """Build ``algo``'s agent for ``env_id`` and its loss state, as training would, so that a
     mismatch (action space, features, network size) is a :class:`UsageError` before any run starts."""
-    env = make_env(env_id, algo.config.max_episode_steps)
+    env = make_env(env_id, algo.config.max_episode_steps, Normalization.of(algo.config))
     try:
         spec = EnvSpec.from_env(env, env_id)
     finally:

@@ -21,6 +21,7 @@ import torch
 from pgzoo.algorithm import Agent
 from pgzoo.config import AlgorithmConfig
 from pgzoo.engine.evaluation import Scores, evaluate, summarize
+from pgzoo.engine.normalization import Normalization
 from pgzoo.engine.population import Population, env_blocker, population_blocker
 from pgzoo.seeding import Seeds, derive_seeds
 
@@ -38,7 +39,8 @@ def population_refusal(spec: Any) -> str | None:
 
     cls = get_registry().algorithm(spec.registered_name)
     algo = cls(cls.make_config(overrides=spec.config))
-    return population_blocker(algo) or env_blocker(spec.env, algo.config.max_episode_steps)
+    cfg = algo.config
+    return population_blocker(algo) or env_blocker(spec.env, cfg.max_episode_steps, Normalization.of(cfg))
 
 
 def can_run_as_population(spec: Any) -> bool:

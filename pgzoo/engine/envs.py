@@ -14,14 +14,17 @@ from typing import Any, SupportsFloat
 import gymnasium as gym
 import numpy as np
 
+from pgzoo.engine.normalization import Normalization
 from pgzoo.errors import EnvError, UsageError
 from pgzoo.registry import check_env_id
 
 
-def make_env(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -> gym.Env:
+def make_env(env_id: str, max_episode_steps: int | None = None, normalization: Normalization | None = None,
+             **kwargs: Any) -> gym.Env:
     """``gymnasium.make`` with plugins loaded, a one-line error for unknown ids, and every
     reset and step checked by :class:`CheckedEnv` (which replaces gymnasium's passive checker,
-    whose warnings would only precede its one-line error).
+    whose warnings would only precede its one-line error); outside it, the running
+    ``normalization`` a run's settings ask for (:class:`~pgzoo.engine.normalization.Normalization`).
 
     Raises :class:`UsageError` for an id gymnasium cannot make and :class:`EnvError` if the
     environment's own constructor (or a wrapper of its registration) raises.
@@ -29,11 +32,12 @@ def make_env(env_id: str, max_episode_steps: int | None = None, **kwargs: Any) -
     check_env_id(env_id)
     kwargs.setdefault("disable_env_checker", True)
     try:
-        return CheckedEnv(gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs), env_id)
+        env: gym.Env = CheckedEnv(gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs), env_id)
     except gym.error.Error as e:
         raise UsageError(f"cannot make environment '{env_id}': {e}") from None
     except Exception as e:  # the environment's own code
         raise EnvError.raised(env_id, "its constructor", e) from e
+    return normalization.wrap(env) if normalization else env
 
 
 def _describe(value: Any) -> str:
@@ -177,8 +181,9 @@ class EnvBatch:
     episode ended; the same array object when none did).
     """
 
-    def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None) -> None:
-        self.envs = [make_env(env_id, max_episode_steps) for _ in range(num_envs)]
+    def __init__(self, env_id: str, num_envs: int, max_episode_steps: int | None = None,
+                 normalization: Normalization | None = None) -> None:
+        self.envs = [make_env(env_id, max_episode_steps, normalization) for _ in range(num_envs)]
         self.num_envs = num_envs
         self.observation_space = self.envs[0].observation_space
         self.action_space = self.envs[0].action_space

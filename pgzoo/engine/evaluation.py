@@ -19,7 +19,7 @@ import torch
 
 from pgzoo.config import DEFAULT_EVAL_STEP_CAP
 from pgzoo.engine.envs import make_env
-from pgzoo.engine.normalization import Statistics, evaluation_env
+from pgzoo.engine.normalization import Normalization, Statistics, evaluation_env
 from pgzoo.errors import UsageError
 from pgzoo.policies import Policy
 from pgzoo.spaces import encode_obs, to_env_actions
@@ -73,11 +73,14 @@ def evaluate(
     scale_images: bool = True,
     env_factory: Callable[[], gym.Env] | None = None,
     statistics: Statistics | None = None,
+    normalization: Normalization | None = None,
 ) -> Scores:
     """Total reward of one episode per seed, acting with ``policy`` (greedy if ``deterministic``).
 
     ``env_factory`` (e.g. an environment wrapped in a video recorder) replaces
-    ``make_env(env_id, max_episode_steps)``; the environment is closed at the end either way.
+    ``make_env(env_id, max_episode_steps, normalization)``; the environment is closed at the end
+    either way. ``normalization``: what the run's settings ask of its environments
+    (:class:`~pgzoo.engine.normalization.Normalization`; observations then need ``statistics``).
     ``statistics``: the training environments' observation statistics
     (:func:`pgzoo.engine.normalization.training_statistics`), used frozen by an environment that
     normalises its observations (required for one); rewards are scored raw
@@ -88,7 +91,7 @@ def evaluate(
     Runs on a forked torch random stream, so evaluating does not change what training samples.
     """
     with torch.random.fork_rng(devices=[]), torch.no_grad():
-        env = env_factory() if env_factory else make_env(env_id, max_episode_steps)
+        env = env_factory() if env_factory else make_env(env_id, max_episode_steps, normalization)
         try:
             env = evaluation_env(env, statistics)
         except UsageError:

@@ -18,6 +18,15 @@ checkpoint, so that a resumed run continues with them.
 raw rewards (the task's returns, comparable with reward thresholds and other libraries, as SB3
 evaluates ``VecNormalize``), so :func:`evaluation_env` takes that wrapper out. Training returns
 (``metrics.csv``) are the rewards the environment hands back, scaled ones included.
+
+An algorithm asks for the same normalisation on any environment with its settings
+``obs_scaling = "running"`` and ``normalize_reward = true`` (:class:`Normalization`): the
+environments pgzoo makes for the run are then wrapped in :class:`RunningObservation` and
+:class:`RunningReward`, subclasses of those two wrappers that do what Stable-Baselines3's
+``VecNormalize`` does (the normalisation rl-baselines3-zoo's ``normalize: true`` asks for):
+observations and rewards clipped to ±10 after normalising, and the discounted return the reward
+scale follows started afresh with every episode. Unlike ``VecNormalize`` each environment copy
+keeps its own statistics (one gymnasium wrapper per copy); evaluation merges them.
 """
 
 from __future__ import annotations
@@ -58,6 +67,64 @@ class Moments:
         rms = RunningMeanStd(shape=self.mean.shape, dtype=self.mean.dtype)
         rms.mean, rms.var, rms.count = self.mean.copy(), self.var.copy(), self.count
         return rms
+
+
+CLIP = 10.0
+"""Normalised observations and rewards are clipped to [-CLIP, CLIP] (``VecNormalize``'s
+``clip_obs`` and ``clip_reward``)."""
+
+
+class RunningObservation(NormalizeObservation):
+    """gymnasium's ``NormalizeObservation`` (running mean and variance of every observation
+    seen, ε = 1e-8) with the normalised observation clipped to ±:data:`CLIP`."""
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        return np.clip(super().observation(observation), -CLIP, CLIP)
+
+
+class RunningReward(NormalizeReward):
+    """gymnasium's ``NormalizeReward``: the reward divided by the running standard deviation of
+    the discounted return G ← γG + R (no mean subtracted), here clipped to ±:data:`CLIP`, with G
+    set back to 0 when an episode ends (terminated or truncated, as ``VecNormalize`` does;
+    gymnasium's own keeps G across a truncation)."""
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.discounted_reward = self.discounted_reward * self.gamma + float(reward)
+        if self._update_running_mean:
+            self.return_rms.update(self.discounted_reward)
+        scaled = float(np.clip(float(reward) / np.sqrt(self.return_rms.var + self.epsilon), -CLIP, CLIP))
+        if terminated or truncated:
+            self.discounted_reward = np.zeros_like(self.discounted_reward)
+        return obs, scaled, terminated, truncated, info
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """What an algorithm's settings ask of every environment made for its run: running
+    observation normalisation (``obs_scaling = "running"``) and/or reward normalisation
+    (``normalize_reward``, with the run's discount ``gamma``)."""
+
+    observations: bool
+    rewards: bool
+    gamma: float
+
+    @classmethod
+    def of(cls, config: object) -> Normalization | None:
+        """The normalisation an algorithm config asks for, or ``None`` for none."""
+        observations = getattr(config, "obs_scaling", "none") == "running"
+        rewards = bool(getattr(config, "normalize_reward", False))
+        if not (observations or rewards):
+            return None
+        return cls(observations, rewards, float(getattr(config, "gamma", 0.99)))
+
+    def wrap(self, env: gym.Env) -> gym.Env:
+        """``env`` in :class:`RunningObservation` then :class:`RunningReward`, as asked."""
+        if self.observations:
+            env = RunningObservation(env)
+        if self.rewards:
+            env = RunningReward(env, gamma=self.gamma)
+        return env
 
 
 Statistics = list[Moments]

@@ -75,7 +75,7 @@ from pgzoo.engine.batched_envs import make_batched_env
 from pgzoo.engine.collector import STEP_FIELDS, Collector
 from pgzoo.engine.compiled import warn
 from pgzoo.engine.envs import make_env
-from pgzoo.engine.normalization import normalizers
+from pgzoo.engine.normalization import Normalization, normalizers
 from pgzoo.engine.policy_table import PolicyTable, table_applies
 from pgzoo.engine.population_compiled import COMPILED_STEPS, CompiledAct, CompiledPopulationStep, element_rates
 from pgzoo.engine.population_compiled import supports as supports_compiled
@@ -136,11 +136,13 @@ def lockstep_blocker(algo: Algorithm, on_eval: EvalHook | None = None) -> str | 
     return next((why for ok, why in checks if not ok), None)
 
 
-def env_blocker(env_id: str, max_episode_steps: int | None = None) -> str | None:
-    """Why runs on ``env_id`` cannot be trained as a population, or ``None`` if they can: a
-    continuing task (no episodes), and an environment with normalising wrappers (whose training
-    statistics evaluation uses), are trained by :class:`pgzoo.Trainer` only."""
-    probe = make_env(env_id, max_episode_steps)
+def env_blocker(env_id: str, max_episode_steps: int | None = None,
+                normalization: Normalization | None = None) -> str | None:
+    """Why runs on ``env_id`` (made with the run's ``normalization``) cannot be trained as a
+    population, or ``None`` if they can: a continuing task (no episodes), and an environment with
+    normalising wrappers (whose training statistics evaluation uses: the env's own or those the
+    settings ask for), are trained by :class:`pgzoo.Trainer` only."""
+    probe = make_env(env_id, max_episode_steps, normalization)
     try:
         continuing = EnvSpec.from_env(probe, env_id).continuing
         stateful = [type(w).__name__ for w in normalizers(probe)]
@@ -361,11 +363,12 @@ class Population:
         algo, cfg = self.algos[0], self.algos[0].config
         R, N = len(self.seeds), cfg.num_envs
         self.run_seeds = [derive_seeds(s, N, cfg.eval_episodes) for s in self.seeds]
+        blocker = env_blocker(self.env_id, cfg.max_episode_steps, Normalization.of(cfg))
+        if blocker:
+            raise UsageError(f"cannot train as a population: {blocker}")
         probe = make_env(self.env_id, cfg.max_episode_steps)
         spec = EnvSpec.from_env(probe, self.env_id)
         probe.close()
-        if spec.continuing:
-            raise UsageError(f"cannot train as a population: {env_blocker(self.env_id, cfg.max_episode_steps)}")
         template, params, optim = self._build(spec)
         policy_names = {n: n.removeprefix("policy.") for n in params if n.startswith("policy.")}
         agent_loss = _AgentLoss(template, copy.deepcopy(algo.loss))

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from pgzoo.engine.normalization import Normalization
 from pgzoo.engine.population import Population, env_blocker, population_blocker
 from pgzoo.engine.trainer import Trainer
 from pgzoo.registry import get_registry
@@ -24,7 +25,8 @@ def check_population_matches_single_runs(name: str, env_id: str, overrides: dict
     """
     cls = get_registry().algorithm(name)
     algo = cls(cls.make_config(env_id, overrides))
-    blocker = population_blocker(algo) or env_blocker(env_id, algo.config.max_episode_steps)
+    cfg = algo.config
+    blocker = population_blocker(algo) or env_blocker(env_id, cfg.max_episode_steps, Normalization.of(cfg))
     if blocker:
         return blocker
     pop = Population(algo, env_id, seeds, dtype=torch.float64).run()

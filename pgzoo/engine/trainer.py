@@ -24,7 +24,7 @@ from pgzoo.engine.checkpoint import Checkpointer, Progress
 from pgzoo.engine.collector import Collector
 from pgzoo.engine.envs import EnvBatch
 from pgzoo.engine.evaluation import Scores, evaluate, summarize
-from pgzoo.engine.normalization import to_tensors, training_statistics
+from pgzoo.engine.normalization import Normalization, to_tensors, training_statistics
 from pgzoo.engine.update import lr_factor, set_lr
 from pgzoo.errors import EnvError, NonFiniteLossError, PgzooError, UsageError
 from pgzoo.exploration import exploration_hold
@@ -97,7 +97,8 @@ class Trainer:
         (with the training environments' observation statistics, frozen)."""
         scores = evaluate(policy, self.env_id, seeds, deterministic, self.cfg.max_episode_steps,
                           self.cfg.eval_steps if self.continuing else None, self.cfg.eval_max_steps,
-                          self.cfg.scale_images, statistics=training_statistics(self.train_envs))
+                          self.cfg.scale_images, statistics=training_statistics(self.train_envs),
+                          normalization=Normalization.of(self.cfg))
         self.eval_capped += scores.capped
         return scores
 
@@ -127,7 +128,7 @@ class Trainer:
         seeds = derive_seeds(self.seed, cfg.num_envs, n_eval)
         ckpt = self.checkpoints or Checkpointer()
         seed_everything(seeds.torch)
-        envs = EnvBatch(self.env_id, cfg.num_envs, cfg.max_episode_steps)
+        envs = EnvBatch(self.env_id, cfg.num_envs, cfg.max_episode_steps, Normalization.of(cfg))
         self.train_envs = envs.envs  # their observation statistics are evaluation's
         spec = EnvSpec.from_env(envs.envs[0], self.env_id)
         self.continuing = spec.continuing

@@ -119,14 +119,13 @@ class PPO(Algorithm):
                                      "alpha_theta": 7.77e-5, "alpha_w": 7.77e-5, "entropy_coef": 0.00429,
                                      "clip_range": 0.1, "n_epochs": 10, "gae_lambda": 0.9, "max_grad_norm": 5.0,
                                      "vf_coef": 0.19, "gaussian_std": "sde", "init_log_std": -3.29,
-                                     "obs_scaling": "bounds", "reward_scale": 0.1},
+                                     "obs_scaling": "running", "normalize_reward": True},
     }
-    """rl-baselines3-zoo's settings. Where the zoo normalises (``normalize: true``: running mean and std
-    of observations, rewards over the std of the discounted return), pgzoo has fixed stand-ins: a
-    constant ``reward_scale`` (Acrobot-v1, MountainCarContinuous-v0) and ``obs_scaling="bounds"``
-    (MountainCarContinuous-v0, whose bounds are those of the states it visits; Acrobot-v1's velocity
-    bounds, ±4π and ±9π, are far wider than its velocities, and scaling by them learnt nothing
-    (greedy −500 on seed 100, against −95.8 without) in 50,000 steps)."""
+    """rl-baselines3-zoo's settings. Where the zoo normalises (``normalize: true``: SB3's
+    ``VecNormalize``), MountainCarContinuous-v0 takes the same running normalisation
+    (``obs_scaling="running"``, ``normalize_reward``; pgzoo.engine.normalization); Acrobot-v1 keeps
+    the fixed stand-in ``reward_scale = 0.1`` its board lines were trained with (running statistics
+    would take its cells out of population training and were not tried there)."""
 
     def prepare(self, agent: Agent, rollout: Rollout) -> Rollout:
         adv, v = gae(agent.value, rollout, self.config.gamma, self.config.gae_lambda)
