@@ -8,6 +8,7 @@ The environments are real gymnasium environments in ``tests/envs/boundary_envs.p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -654,6 +655,13 @@ def test_ctrl_c_on_a_bench_is_one_line(tmp_path) -> None:
 SIGINT_BIT = 1 << (signal.SIGINT - 1)  # SIGINT's bit in /proc/PID/status's SigBlk and SigIgn masks
 
 
+def _masks(pid: int | str) -> tuple[int, int]:
+    """(SigBlk, SigIgn) of process ``pid`` (its main thread), from /proc."""
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                  if line.startswith(("SigBlk", "SigIgn")))
+    return int(status["SigBlk"], 16), int(status["SigIgn"], 16)
+
+
 def test_bench_workers_are_born_deaf_to_ctrl_c(tmp_path) -> None:
     """A Ctrl-C while a worker is still starting (importing pgzoo, before its initializer sets
     SIGINT to ignored) once printed the worker's KeyboardInterrupt traceback under the bench's
@@ -666,6 +674,8 @@ evaluation = { every = 1000, episodes = 1 }
 envs = { CartPole-v1 = { steps = 200 } }
 algorithms = { actor-critic = { hyperparams = { num_envs = 1 } } }
 """)
+    here = _masks("self")
+    assert not (here[0] | here[1]) & SIGINT_BIT, f"this test process blocks or ignores SIGINT: {here}"
     bench = subprocess.Popen([sys.executable, "-m", "pgzoo.cli", "bench", str(tmp_path), "--quiet", "--no-population",
                               "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     looks: dict[int, list[tuple[int, int]]] = {}
@@ -674,29 +684,25 @@ algorithms = { actor-critic = { hyperparams = { num_envs = 1 } } }
             try:
                 if "spawn_main" not in Path(f"/proc/{pid}/cmdline").read_text():
                     continue  # not a worker (yet: between fork and exec it runs the bench's command line)
-                status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-                              if line.startswith(("SigBlk", "SigIgn")))
-            except (OSError, ValueError):
+                looks.setdefault(pid, []).append(_masks(pid))
+            except (OSError, ValueError, KeyError):
                 continue
-            looks.setdefault(pid, []).append((int(status["SigBlk"], 16), int(status["SigIgn"], 16)))
-        time.sleep(0.005)
+        time.sleep(0.002)
+    seen = {pid: [(hex(b), hex(i)) for b, i in masks[:3]] + [len(masks)] for pid, masks in looks.items()}
     assert bench.returncode == 0, bench.stderr.read()
     assert looks, "no worker was seen starting"
-    early = [pid for pid, seen in looks.items() if seen[0][1] & SIGINT_BIT == 0]  # seen before its initializer
-    assert early, "every worker was first seen after its initializer: the start-up window was not looked at"
-    deaf = [all((blk | ign) & SIGINT_BIT for blk, ign in seen) for seen in looks.values()]
-    assert all(deaf), {pid: [(hex(b), hex(i)) for b, i in seen] for pid, seen in looks.items()}
+    early = [pid for pid, masks in looks.items() if masks[0][1] & SIGINT_BIT == 0]  # seen before its initializer
+    assert early, f"every worker was first seen after its initializer, the start-up window unobserved: {seen}"
+    deaf = [all((blk | ign) & SIGINT_BIT for blk, ign in masks) for masks in looks.values()]
+    assert all(deaf), seen
 
 
 def _children(pid: int) -> list[int]:
+    """The children of ``pid`` now (Linux's /proc/PID/task/TID/children, every thread's)."""
     out = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    out.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            out += [int(c) for c in (task / "children").read_text().split()]
     return out
 
 
@@ -704,6 +710,8 @@ def _interrupt_a_bench(folder: Path) -> tuple[int | None, list[str]]:
     """Ctrl-C a bench training one long run: its exit code and its stderr after the first line (the
     expected: 130 and one line, no "leaked semaphore" warning)."""
     folder.mkdir()
+    here = _masks("self")
+    assert not (here[0] | here[1]) & SIGINT_BIT, f"this test process blocks or ignores SIGINT: {here}"
     (folder / "suite.toml").write_text("""
 name = "long"
 seeds = [0]
